@@ -117,7 +117,7 @@ class Camera:
 
     # -- pixels <-> rays ---------------------------------------------------------------------------
     def project_cam(self, x_cam: ArrayLike) -> NDArray[np.float64]:
-        """Project camera-frame points (m, shape (..., 3)) to pixels (shape (..., 2)); NaN behind the camera."""
+        """Project camera-frame points (m, shape (..., 3)) to pixels (..., 2); NaN behind the camera."""
         x_cam = np.asarray(x_cam, dtype=float)
         z = x_cam[..., 2]
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -1,0 +1,344 @@
+"""Closed simulation of one landing: truth, IMU, altimeter, camera fixes and the navigation filter.
+
+One run: draw the dispersions from the seed, fly the true descent, simulate the IMU along it, and run the
+error-state filter from the nominal start, fusing the altimeter at its rate and a crater fix at each
+image time (render the true view, detect, match with the filter's predicted pose, solve the pose, and
+update through the chi-square gate). Everything that scores the run (true trajectory, estimates, every
+fix and its true error) is returned.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from kizuna.core.camera import Camera
+from kizuna.core.rotations import matrix_to_quat, quat_multiply, quat_to_matrix, rotvec_to_quat
+from kizuna.errors import ComputationError, InputError
+from kizuna.lunar.nav.crater_map import CraterMap, MapErrorSpec
+from kizuna.lunar.nav.detect import DetectorSpec
+from kizuna.lunar.nav.filter import NavFilter, altimeter_range
+from kizuna.lunar.nav.fix import FixOutcome, crater_fix
+from kizuna.lunar.nav.imu import ImuSpec, simulate_imu
+from kizuna.lunar.nav.render import Frame, SensorSpec, render, sun_direction_l
+from kizuna.lunar.nav.terrain import Terrain, TerrainSpec
+from kizuna.lunar.nav.trajectory import R_CAM_FROM_BODY, DescentProfile, TruthTrajectory, fly_profile
+
+__all__ = ["Scenario", "FixRecord", "LandingResult", "simulate_landing"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything that defines one landing run (SI units; angles in degrees where the name says so)."""
+
+    seed: int = 1
+    profile: DescentProfile = field(default_factory=DescentProfile)
+    terrain: TerrainSpec = field(default_factory=TerrainSpec)
+    map_error: MapErrorSpec = field(default_factory=MapErrorSpec)
+    sensor: SensorSpec = field(default_factory=SensorSpec)
+    detector: DetectorSpec = field(default_factory=DetectorSpec)
+    image_width_px: int = 1024
+    image_height_px: int = 1024
+    fov_deg: float = 30.0
+    distortion: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
+    sun_azimuth_deg: float = 90.0
+    sun_elevation_deg: float = 20.0
+    fix_altitudes_m: tuple[float, ...] = (14_000.0, 11_000.0, 8_000.0, 5_000.0, 2_500.0, 800.0, 150.0)
+    images_per_point: int = 2
+    image_interval_s: float = 2.0
+    imu_rate_hz: float = 50.0
+    altimeter_rate_hz: float = 1.0
+    altimeter_sigma_m: float = 1.0
+    altimeter_sigma_frac: float = 0.002
+    altimeter_max_range_m: float = 20_000.0
+    init_position_sigma_m: tuple[float, float, float] = (300.0, 300.0, 50.0)
+    init_velocity_sigma_m_s: float = 0.5
+    init_attitude_sigma_deg: float = 0.05
+    pixel_sigma_px: float = 1.0
+    gate_prob: float = 0.9999
+    keep_frames: int = 3
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.fov_deg < 180.0):
+            raise InputError(f"fov_deg={self.fov_deg}: expected a field of view in (0, 180) deg")
+        if not (-90.0 < self.sun_elevation_deg <= 90.0):
+            raise InputError(f"sun_elevation_deg={self.sun_elevation_deg}: expected a value in (-90, 90]")
+        if self.images_per_point < 1 or any(a <= 0 for a in self.fix_altitudes_m):
+            raise InputError("fix points: expected images_per_point >= 1 and positive fix altitudes (m)")
+
+    def camera(self) -> Camera:
+        """Return the navigation camera."""
+        return Camera.from_fov(self.image_width_px, self.image_height_px, self.fov_deg, self.distortion)
+
+    def with_seed(self, seed: int) -> Scenario:
+        """Return the scenario with another seed (and a terrain and map drawn from it)."""
+        return replace(
+            self,
+            seed=seed,
+            terrain=replace(self.terrain, seed=seed),
+            map_error=replace(self.map_error, seed=seed),
+        )
+
+
+@dataclass(frozen=True)
+class FixRecord:
+    """One attempted fix: time (s), altitude (m), counts, outcome, true error (m, L) and sigma (m)."""
+
+    t_s: float
+    altitude_m: float
+    gsd_m: float
+    n_detected: int
+    n_mapped: int
+    n_matched: int
+    status: str  # accepted | rejected | no_fix
+    reason: str
+    nis: float
+    error_l_m: tuple[float, float, float]
+    sigma_l_m: tuple[float, float, float]
+    latency_s: float
+
+    @property
+    def error_m(self) -> float:
+        """Return the 3-D position error of the fix (m), NaN without a pose."""
+        return float(np.linalg.norm(self.error_l_m))
+
+
+@dataclass
+class LandingResult:
+    """Everything from one run: scenario, truth, estimates at 1 Hz, fix records, example frames."""
+
+    scenario: Scenario
+    truth: TruthTrajectory
+    estimate: pd.DataFrame
+    fixes: list[FixRecord]
+    frames: list[tuple[Frame, FixOutcome]]
+    runtime_s: float
+    final_error_l_m: NDArray[np.float64]
+    final_sigma_l_m: NDArray[np.float64]
+
+    def summary(self) -> dict[str, float | int]:
+        """Return the stable summary keys (SI units) of this run."""
+        acc = [f for f in self.fixes if f.status == "accepted"]
+        false = [f for f in acc if _is_false_fix(f)]
+        strict = [f for f in acc if _is_false_fix(f, strict=True)]
+        lat = [f.latency_s for f in self.fixes if np.isfinite(f.latency_s)]
+        return {
+            "final_position_error_m": float(np.linalg.norm(self.final_error_l_m)),
+            "final_horizontal_error_m": float(np.hypot(*self.final_error_l_m[:2])),
+            "final_altitude_m": float(self.truth.r_l[-1, 2] - self.truth.target_l[2]),
+            "final_position_3sigma_m": float(3.0 * np.linalg.norm(self.final_sigma_l_m)),
+            "fixes_attempted": len(self.fixes),
+            "fixes_accepted": len(acc),
+            "fixes_rejected": sum(f.status == "rejected" for f in self.fixes),
+            "fixes_without_pose": sum(f.status == "no_fix" for f in self.fixes),
+            "false_fixes": len(false),
+            "false_fixes_strict": len(strict),
+            "median_fix_latency_s": float(np.median(lat)) if lat else float("nan"),
+            "median_fix_error_gsd": _median([f.error_m / f.gsd_m for f in acc if f.n_matched >= 5]),
+            "runtime_s": self.runtime_s,
+            "seed": self.scenario.seed,
+            "sun_elevation_deg": self.scenario.sun_elevation_deg,
+        }
+
+
+def _median(x: list[float]) -> float:
+    return float(np.median(x)) if x else float("nan")
+
+
+def _is_false_fix(f: FixRecord, strict: bool = False) -> bool:
+    """A false fix: its true error exceeds 5 sigma (Mahalanobis over the axes) and 5 ground pixels.
+
+    With ``strict`` either condition alone makes it false.
+    """
+    e = np.asarray(f.error_l_m)
+    s = np.maximum(np.asarray(f.sigma_l_m), 1e-9)
+    beyond_sigma = float(np.sqrt(np.sum((e / s) ** 2))) > 5.0
+    beyond_px = float(np.linalg.norm(e)) > 5.0 * f.gsd_m
+    return (beyond_sigma or beyond_px) if strict else (beyond_sigma and beyond_px)
+
+
+def _fix_times(truth: TruthTrajectory, sc: Scenario) -> list[float]:
+    """Image times: the first crossing of each fix altitude, then images_per_point at the interval."""
+    alt = truth.altitude_over_target()
+    times = []
+    for a in sc.fix_altitudes_m:
+        below = np.nonzero(alt <= a)[0]
+        if below.size == 0:
+            continue
+        t0 = float(truth.t_s[below[0]])
+        for i in range(sc.images_per_point):
+            t = t0 + i * sc.image_interval_s
+            if t < truth.t_s[-1]:
+                times.append(t)
+    return sorted(times)
+
+
+def _pose_cov_from_filter(P: NDArray) -> NDArray[np.float64]:
+    """6x6 pose covariance [dtheta, dp] (L) from the filter's 15x15 [dr, dv, dtheta, ...]."""
+    idx = np.r_[6:9, 0:3]
+    return P[np.ix_(idx, idx)]
+
+
+def simulate_landing(
+    sc: Scenario, progress: Callable[[float, str], None] | None = None, keep_frames: bool = True
+) -> LandingResult:
+    """Simulate one landing of the scenario; ``progress(fraction, text)`` is called as it goes."""
+    t_start = time.perf_counter()
+    rng = np.random.default_rng([sc.seed, 20240120])
+    terrain = Terrain(sc.terrain)
+    cmap = CraterMap(terrain, sc.map_error)
+    camera = sc.camera()
+    sun = sun_direction_l(sc.sun_azimuth_deg, sc.sun_elevation_deg)
+    imu = ImuSpec.default(sc.imu_rate_hz)
+    dt = imu.dt_s
+
+    target = np.array([0.0, 0.0, float(terrain.height(0.0, 0.0, resolution_m=0.1))])
+    sig_r = np.asarray(sc.init_position_sigma_m, dtype=float)
+    dr0 = rng.normal(0.0, 1.0, 3) * sig_r
+    dv0 = rng.normal(0.0, sc.init_velocity_sigma_m_s, 3)
+    truth = fly_profile(sc.profile, target, dt, dr0, dv0)
+    f_b, w_b, _ = simulate_imu(truth.t_s, truth.r_l, truth.v_l, truth.q_lb, imu, rng)
+
+    # the filter starts at the nominal state; its attitude error is drawn around the truth
+    att_sig = math.radians(sc.init_attitude_sigma_deg)
+    q0 = quat_multiply(rotvec_to_quat(rng.normal(0.0, att_sig, 3)), truth.q_lb[0])
+    P0 = np.zeros((15, 15))
+    P0[0:3, 0:3] = np.diag(sig_r**2)
+    P0[3:6, 3:6] = np.eye(3) * sc.init_velocity_sigma_m_s**2
+    P0[6:9, 6:9] = np.eye(3) * att_sig**2
+    P0[9:12, 9:12] = np.eye(3) * imu.accel_bias_sigma_m_s2**2
+    P0[12:15, 12:15] = np.eye(3) * imu.gyro_bias_sigma_rad_s**2
+    nav = NavFilter(truth.r_l[0] - dr0, truth.v_l[0] - dv0, q0, P0, imu, gate_prob=sc.gate_prob)
+
+    # events: altimeter samples and images, as IMU step indices
+    n_steps = truth.t_s.size - 1
+    fix_steps = {truth.index_at(t) for t in _fix_times(truth, sc)}
+    alt_every = max(1, int(round(sc.imu_rate_hz / sc.altimeter_rate_hz)))
+    record_every = int(round(sc.imu_rate_hz))
+    beam_b = np.array([0.0, 0.0, -1.0])
+
+    def onboard_dem(x: NDArray, y: NDArray) -> NDArray:
+        return terrain.height(x, y, resolution_m=5.0)
+
+    def true_ground(x: NDArray, y: NDArray) -> NDArray:
+        return terrain.height(x, y, resolution_m=0.5)
+
+    rows: list[dict] = []
+    fixes: list[FixRecord] = []
+    frames: list[tuple[Frame, FixOutcome]] = []
+    keep_at = set()
+    if keep_frames and fix_steps:
+        ordered = sorted(fix_steps)
+        picks = np.linspace(0, len(ordered) - 1, min(sc.keep_frames, len(ordered))).round().astype(int)
+        keep_at = {ordered[i] for i in picks}
+    k = 0
+    event_steps = sorted(
+        set(range(0, n_steps + 1, alt_every)) | fix_steps | set(range(0, n_steps + 1, record_every))
+    )
+    for ev in event_steps:
+        if ev > k:
+            nav.predict_many(f_b[k:ev], w_b[k:ev], dt)
+            k = ev
+        t = truth.t_s[k]
+        if k % record_every == 0:
+            st = nav.state
+            P = nav.covariance
+            rows.append(
+                {
+                    "t_s": t,
+                    **{f"true_{a}_m": truth.r_l[k, i] for i, a in enumerate("xyz")},
+                    **{f"est_{a}_m": st.r_l[i] for i, a in enumerate("xyz")},
+                    **{f"true_v{a}_m_s": truth.v_l[k, i] for i, a in enumerate("xyz")},
+                    **{f"est_v{a}_m_s": st.v_l[i] for i, a in enumerate("xyz")},
+                    **{f"sigma_{a}_m": math.sqrt(P[i, i]) for i, a in enumerate("xyz")},
+                    "altitude_m": truth.r_l[k, 2] - target[2],
+                }
+            )
+        if k % alt_every == 0 and k > 0:
+            try:
+                rho, _ = altimeter_range(truth.r_l[k], truth.q_lb[k], beam_b, true_ground)
+            except ComputationError:
+                rho = float("inf")
+            if rho < sc.altimeter_max_range_m:
+                sigma = sc.altimeter_sigma_m + sc.altimeter_sigma_frac * rho
+                try:
+                    nav.update_altimeter(rho + rng.normal(0.0, sigma), sigma, beam_b, onboard_dem)
+                except ComputationError:
+                    pass
+        if k in fix_steps:
+            fixes.append(_do_fix(sc, nav, truth, k, terrain, cmap, camera, sun, rng, frames, k in keep_at))
+            if progress is not None:
+                progress(k / n_steps, f"fix {len(fixes)} at {truth.r_l[k, 2] - target[2]:.0f} m")
+    if k < n_steps:
+        nav.predict_many(f_b[k:n_steps], w_b[k:n_steps], dt)
+    st = nav.state
+    P = nav.covariance
+    est = pd.DataFrame(rows)
+    return LandingResult(
+        scenario=sc,
+        truth=truth,
+        estimate=est,
+        fixes=fixes,
+        frames=frames,
+        runtime_s=time.perf_counter() - t_start,
+        final_error_l_m=st.r_l - truth.r_l[-1],
+        final_sigma_l_m=np.sqrt(np.diag(P)[0:3]),
+    )
+
+
+def _do_fix(
+    sc: Scenario,
+    nav: NavFilter,
+    truth: TruthTrajectory,
+    k: int,
+    terrain: Terrain,
+    cmap: CraterMap,
+    camera: Camera,
+    sun: NDArray,
+    rng: np.random.Generator,
+    frames: list,
+    keep: bool,
+) -> FixRecord:
+    """Render the true view at step k, run the crater fix with the filter's prediction, update the filter."""
+    R_lb_true = quat_to_matrix(truth.q_lb[k])
+    R_cw_true = R_CAM_FROM_BODY @ R_lb_true.T
+    p_true = truth.r_l[k]
+    altitude = float(p_true[2] - truth.target_l[2])
+    nan3 = (float("nan"),) * 3
+    try:
+        frame = render(terrain, camera, R_cw_true, p_true, sun, sc.sensor, rng)
+    except InputError as exc:
+        return FixRecord(truth.t_s[k], altitude, float("nan"), 0, 0, 0, "no_fix", f"render: {exc}",
+                         float("nan"), nan3, nan3, float("nan"))  # fmt: skip
+    st = nav.state
+    R_cw_pred = R_CAM_FROM_BODY @ quat_to_matrix(st.q_lb).T
+    P_pose = _pose_cov_from_filter(nav.covariance)
+    ground = float(terrain.height(st.r_l[0], st.r_l[1], resolution_m=5.0))
+    out = crater_fix(
+        frame.image, camera, R_cw_pred, st.r_l, P_pose, sun, cmap, ground, sc.detector,
+        sigma_px=sc.pixel_sigma_px, gate_prob=sc.gate_prob, rng=rng,
+    )  # fmt: skip
+    if keep:
+        frames.append((frame, out))
+    if out.pose is None:
+        return FixRecord(truth.t_s[k], altitude, out.gsd_m, len(out.detections), len(out.map_craters), 0,
+                         "no_fix", out.reason, float("nan"), nan3, nan3, out.latency_s)  # fmt: skip
+    fix = out.pose
+    R_lb_meas = fix.R_cw.T @ R_CAM_FROM_BODY
+    q_meas = matrix_to_quat(R_lb_meas)
+    cov6 = fix.cov
+    idx = np.r_[3:6, 0:3]
+    R6 = cov6[np.ix_(idx, idx)]  # reorder to (position, attitude)
+    res = nav.update_pose(fix.p_w, q_meas, R6)
+    err = tuple(float(e) for e in (fix.p_w - p_true))
+    sig = tuple(float(s) for s in np.sqrt(np.diag(cov6)[3:6]))
+    status = "accepted" if res.accepted else "rejected"
+    reason = "" if res.accepted else f"NIS {res.nis:.1f} > gate {res.gate:.1f}"
+    return FixRecord(truth.t_s[k], altitude, out.gsd_m, len(out.detections), len(out.map_craters),
+                     out.n_matched, status, reason, float(res.nis), err, sig, out.latency_s)  # fmt: skip

@@ -1,0 +1,114 @@
+"""One crater fix: detect craters in an image, match them to the onboard map, and solve the camera pose.
+
+Tracking mode: the navigation filter's predicted pose and its covariance choose the part of the map to
+look at, seed the association and gate the resulting pose.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from kizuna.core.camera import Camera
+from kizuna.errors import InputError
+from kizuna.lunar.nav.crater_map import CraterMap
+from kizuna.lunar.nav.detect import DetectorSpec, detect_craters
+from kizuna.lunar.nav.match import match_craters
+from kizuna.lunar.nav.pose import PoseFix, pose_from_matches
+from kizuna.lunar.nav.render import ground_footprint
+
+__all__ = ["FixOutcome", "crater_fix", "sun_azimuth_in_image"]
+
+
+@dataclass
+class FixOutcome:
+    """Result of one crater fix: the pose (or None) and what led to it, with timings (s)."""
+
+    pose: PoseFix | None
+    detections: pd.DataFrame
+    map_craters: pd.DataFrame
+    det_idx: NDArray[np.int64]
+    map_idx: NDArray[np.int64]
+    gsd_m: float
+    latency_s: float
+    reason: str = ""
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_matched(self) -> int:
+        """Return the number of detection-map pairs used by the pose (inliers), 0 without a pose."""
+        return 0 if self.pose is None else int(self.pose.n_inliers)
+
+
+def sun_azimuth_in_image(R_cw: NDArray, sun_dir_l: NDArray) -> float:
+    """Return the image direction (deg from +x toward +y) from which sunlight comes, for a pose R_cw."""
+    s = np.asarray(R_cw) @ np.asarray(sun_dir_l, dtype=float)
+    return math.degrees(math.atan2(s[1], s[0])) % 360.0
+
+
+def crater_fix(
+    image: NDArray,
+    camera: Camera,
+    R_cw_pred: NDArray,
+    p_pred: NDArray,
+    P_pose_pred: NDArray,
+    sun_dir_l: NDArray,
+    crater_map: CraterMap,
+    ground_z_m: float,
+    detector: DetectorSpec | None = None,
+    sigma_px: float = 1.0,
+    gate_prob: float = 0.9999,
+    rng: np.random.Generator | None = None,
+) -> FixOutcome:
+    """Run detection, map query, matching and pose for one image (frame L, m; pose covariance as in pose.py).
+
+    ``ground_z_m`` is the onboard estimate of the ground height (m, L) below the predicted position; it
+    fixes the map query box together with the predicted footprint grown by 3 sigma of position.
+    """
+    P = np.asarray(P_pose_pred, dtype=float)
+    if P.shape != (6, 6):
+        raise InputError(f"P_pose_pred: expected a 6x6 pose covariance, got {P.shape}")
+    detector = detector or DetectorSpec()
+    t0 = time.perf_counter()
+    az = sun_azimuth_in_image(R_cw_pred, sun_dir_l)
+    det = detect_craters(image, az, detector)
+    t1 = time.perf_counter()
+    x0, x1, y0, y1, gsd = ground_footprint(camera, R_cw_pred, p_pred, ground_z_m)
+    grow = 3.0 * math.sqrt(max(P[3, 3], P[4, 4])) + 0.05 * max(x1 - x0, y1 - y0)
+    gsd_centre = (p_pred[2] - ground_z_m) / max(-float(np.asarray(R_cw_pred)[2, 2]), 0.1) / camera.fx
+    d_min = max(2.0 * detector.min_radius_px * gsd_centre, crater_map.error.min_diameter_m)
+    d_max = 0.5 * camera.width * gsd_centre
+    cmap = crater_map.query(x0 - grow, x1 + grow, y0 - grow, y1 + grow, d_min, d_max)
+    t2 = time.perf_counter()
+    empty = np.empty(0, dtype=np.int64)
+    timings = {"detect": t1 - t0, "map": t2 - t1}
+
+    def no_fix(reason: str, det_idx: NDArray = empty, map_idx: NDArray = empty) -> FixOutcome:
+        latency = time.perf_counter() - t0
+        return FixOutcome(None, det, cmap, det_idx, map_idx, gsd_centre, latency, reason, timings)
+
+    if len(det) < 5 or len(cmap) < 5:
+        return no_fix(f"too few craters (detected {len(det)}, mapped {len(cmap)})")
+    D = det[["x_px", "y_px", "a_px", "b_px", "theta_rad"]].to_numpy()
+    Xc = cmap[["x_m", "y_m", "z_m"]].to_numpy()
+    radii = 0.5 * cmap["diameter_m"].to_numpy()
+    m = match_craters(D, Xc, radii, camera, R_cw_pred, p_pred, P, sigma_px=sigma_px)
+    t3 = time.perf_counter()
+    timings["match"] = t3 - t2
+    if m.n_matches < 5:
+        return no_fix("ambiguous association" if m.ambiguous else f"only {m.n_matches} matches")
+    fix = pose_from_matches(
+        m, D, Xc, camera, R_cw_pred, p_pred, P, sigma_px=sigma_px, gate_prob=gate_prob, rng=rng
+    )
+    timings["pose"] = time.perf_counter() - t3
+    if fix is None:
+        return no_fix("pose failed or disagreed with the prediction", m.det_idx, m.cat_idx)
+    latency = time.perf_counter() - t0
+    return FixOutcome(
+        fix, det, cmap, m.det_idx[fix.inliers], m.cat_idx[fix.inliers], gsd_centre, latency, "", timings
+    )
