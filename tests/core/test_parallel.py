@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
@@ -20,78 +15,6 @@ from kizuna.errors import InputError
 def _square_and_pid(x: int) -> tuple[int, int]:
     """Module-level task: returns x*x and the process that ran it."""
     return x * x, os.getpid()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited early with code {proc.returncode}")
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listening on port {port} after {timeout_s} s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
-def _dask_cli() -> list[str]:
-    exe = Path(sys.executable).parent / "dask"
-    if exe.is_file():
-        return [str(exe)]
-    found = shutil.which("dask")
-    if not found:
-        pytest.skip("the `dask` command line is not installed")
-    return [found]
-
-
-@pytest.fixture(scope="module")
-def dask_cluster():
-    """A real `dask scheduler` and one `dask worker` (no nanny, so it runs tasks in its own process)."""
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k != SCHEDULER_ENV}
-    log = subprocess.DEVNULL
-    sched = subprocess.Popen(
-        [*_dask_cli(), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-        stdout=log,
-        stderr=log,
-        env=env,
-    )
-    worker = None
-    try:
-        _wait_for_port(port, sched, 30)
-        worker = subprocess.Popen(
-            [*_dask_cli(), "worker", address, "--nthreads", "1", "--no-dashboard", "--no-nanny"],
-            stdout=log,
-            stderr=log,
-            env=env,
-        )
-        from distributed import Client
-
-        with Client(address, timeout=20) as client:
-            client.wait_for_workers(1, timeout=30)
-        yield address, worker
-    finally:
-        if worker is not None:
-            _stop(worker)
-        _stop(sched)
-    assert sched.returncode is not None and (worker is None or worker.returncode is not None)
 
 
 def test_serial_in_order_with_progress():
@@ -155,6 +78,9 @@ def test_dask_local_cluster(monkeypatch):
 
 def test_dask_unreachable_scheduler_names_address(monkeypatch):
     monkeypatch.delenv(SCHEDULER_ENV, raising=False)
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free now, and nothing will listen there
+    address = f"tcp://127.0.0.1:{port}"
     with pytest.raises(InputError, match=address):
         run_tasks(abs, [1], mode="dask", scheduler=address, connect_timeout_s=2)

@@ -36,6 +36,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -230,6 +231,32 @@ def _check_range(
         raise InputError(f"{path}: line {lines[i]}: field {col!r} = {values[i]:g}; expected {what}")
 
 
+def _read_columns(path: Path, use: list[str], opts: dict[str, Any]) -> pd.DataFrame:
+    """Read the columns ``use`` of a CSV as text, in chunks; every line must have the header's fields.
+
+    All columns are tokenised (not ``usecols``) so that a line with too many fields is an error, as it
+    is for pandas without ``usecols``; only the needed ones are kept from each chunk.
+    """
+    parts = []
+    try:
+        with pd.read_csv(
+            path,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            chunksize=262_144,
+            **opts,
+        ) as reader:
+            for chunk in reader:
+                parts.append(chunk[use])
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise InputError(f"{path}: cannot parse the CSV ({' '.join(str(exc).split())})") from exc
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=str) for c in use})
+    return pd.concat(parts, ignore_index=True)
+
+
 def read_catalog(path: str | os.PathLike[str], kind: str = "auto") -> pd.DataFrame:
     """Read a lunar crater catalogue CSV into the standard table (deg, m, MOON_ME m; see module doc)."""
     p = Path(path)
@@ -249,18 +276,7 @@ def read_catalog(path: str | os.PathLike[str], kind: str = "auto") -> pd.DataFra
     lay = _layout(p, cols, kind)
     use = [lay.lat, lay.lon, lay.size] + ([lay.name] if lay.name else []) + list(lay.extra)
     use = list(dict.fromkeys(use))
-    try:
-        raw = pd.read_csv(
-            p,
-            usecols=use,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            **opts,
-        )
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
-        raise InputError(f"{p}: cannot parse the CSV ({exc})") from exc
+    raw = _read_columns(p, use, opts)
     # Row i of the table is line i + 2 of the file (line 1 is the header; blank lines are kept as rows).
     lines = np.arange(len(raw), dtype=np.int64) + 2
     needed = raw[[lay.lat, lay.lon, lay.size]]
@@ -279,11 +295,13 @@ def read_catalog(path: str | os.PathLike[str], kind: str = "auto") -> pd.DataFra
     lon = (lon + 180.0) % 360.0 - 180.0
     r_me = latlon_to_moon_me(np.radians(lat), np.radians(lon)).reshape(-1, 3)
 
+    # Text columns use pandas' default string dtype (str in pandas 3, object before), NaN where missing.
+    text_dtype = pd.Series([], dtype=str).dtype
     if lay.name is not None:
-        names = raw[lay.name].astype(str).str.strip()
+        names = raw[lay.name].astype(text_dtype).str.strip()
         names = names.where(names != "")
     else:
-        names = pd.Series(np.full(len(raw), np.nan), dtype="str")
+        names = pd.Series(np.nan, index=raw.index, dtype=text_dtype)
     out = pd.DataFrame(
         {
             "lat_deg": lat,
@@ -292,12 +310,11 @@ def read_catalog(path: str | os.PathLike[str], kind: str = "auto") -> pd.DataFra
             "x_me_m": r_me[:, 0],
             "y_me_m": r_me[:, 1],
             "z_me_m": r_me[:, 2],
-            "name": names.to_numpy(),
         }
     )
-    out["name"] = out["name"].astype("str")
+    out["name"] = names.reset_index(drop=True)
     for src, dst in lay.extra.items():
-        out[dst] = raw[src].astype(str).str.strip().to_numpy()
+        out[dst] = raw[src].astype(text_dtype).str.strip().reset_index(drop=True)
     out.attrs["source"] = str(p)
     out.attrs["kind"] = lay.kind
     return out

@@ -15,13 +15,14 @@ from typing import Annotated
 import typer
 
 from kizuna.core.io import atomic_write, read_image
+from kizuna.core.progress import progress_bar
 from kizuna.errors import InputError
 from kizuna.lunar.nav.detect import DETECTION_COLUMNS, DetectorSpec, detect_craters
 
-__all__ = ["app", "detect"]
+__all__ = ["app", "detect", "land", "campaign"]
 
 app = typer.Typer(
-    help="Crater-based lunar landing navigation: detect craters in descent images.",
+    help="Crater-based lunar landing navigation: simulate landings and campaigns, detect craters.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -92,4 +93,106 @@ def detect(
     _say(
         f"kizuna lunar detect: {len(craters)} craters in {image} ({w}x{h} px), {sun}, "
         f"{time.perf_counter() - t0:.2f} s -> {out}"
+    )
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an output path that is an existing file (a folder is replaced whole at the end)."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder; expected a folder path")
+
+
+@app.command("land")
+def land(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (replaced whole when done).")],
+    seed: Annotated[int, typer.Option(help="Seed of the terrain, map error, noise and dispersions.")] = 1,
+    sun_elevation_deg: Annotated[float, typer.Option(help="Sun elevation at the target (deg).")] = 20.0,
+    sun_azimuth_deg: Annotated[
+        float, typer.Option(help="Sun azimuth at the target (deg from north toward east).")
+    ] = 90.0,
+    fov_deg: Annotated[float, typer.Option(help="Navigation camera horizontal field of view (deg).")] = 30.0,
+    image_px: Annotated[int, typer.Option(help="Navigation camera image width and height (px).")] = 1024,
+) -> None:
+    """Simulate one SLIM-like descent from 15 km to a 50 m hover, navigated by crater matching.
+
+    Writes OUT/summary.json (final_position_error_m, final_altitude_m, fixes_attempted, fixes_accepted,
+    fixes_rejected, false_fixes, median_fix_latency_s, ... in SI units), trajectory.parquet/csv,
+    fixes.csv, figures and report.html.
+    """
+    from kizuna.lunar.nav.descent import Scenario, simulate_landing
+    from kizuna.lunar.nav.outputs import write_landing_outputs
+
+    _check_out(out)
+    if not (math.isfinite(fov_deg) and 0.0 < fov_deg < 180.0):
+        raise InputError(f"--fov-deg {fov_deg}: expected a field of view in (0, 180) deg")
+    if not (math.isfinite(sun_elevation_deg) and -90.0 < sun_elevation_deg <= 90.0):
+        raise InputError(f"--sun-elevation-deg {sun_elevation_deg}: expected a value in (-90, 90] deg")
+    if image_px < 64:
+        raise InputError(f"--image-px {image_px}: expected at least 64 px")
+    sc = Scenario(
+        sun_elevation_deg=sun_elevation_deg,
+        sun_azimuth_deg=sun_azimuth_deg,
+        fov_deg=fov_deg,
+        image_width_px=image_px,
+        image_height_px=image_px,
+    ).with_seed(seed)
+    with progress_bar("landing", total=1.0, quiet=_quiet()) as advance:
+        result = simulate_landing(sc, progress=lambda f, text: advance(f, text))
+    summary = write_landing_outputs(result, out)
+    _say(
+        f"kizuna lunar land: final position error {summary['final_position_error_m']:.2f} m at "
+        f"{summary['final_altitude_m']:.1f} m, fixes {summary['fixes_accepted']}/{summary['fixes_attempted']}"
+        f" accepted, {summary['false_fixes']} false, {summary['runtime_s']:.0f} s -> {out}/report.html"
+    )
+
+
+@app.command("campaign")
+def campaign(
+    runs: Annotated[int, typer.Option(help="Number of landing runs.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (replaced whole when done).")],
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address (tcp://HOST:PORT); default KIZUNA_SCHEDULER or a local cluster."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Workers of the local cluster (default: all cores).")
+    ] = None,
+    first_seed: Annotated[int, typer.Option(help="Seed of the first run; run i uses first_seed + i.")] = 1,
+    image_px: Annotated[int, typer.Option(help="Navigation camera image width and height (px).")] = 1024,
+    serial: Annotated[bool, typer.Option(help="Run in this process instead of on Dask.")] = False,
+) -> None:
+    """Run a Monte Carlo campaign of landings over dispersions (initial state, Sun, camera noise, map error).
+
+    Writes OUT/summary.json (final_position_error_m_median, final_position_error_m_p95, false_fixes, runs,
+    fix_availability, final NEES test, ...), runs.parquet, fixes.parquet, figures and report.html.
+    """
+    from kizuna.lunar.nav.campaign import run_campaign
+    from kizuna.lunar.nav.descent import Scenario
+    from kizuna.lunar.nav.outputs import write_campaign_outputs
+
+    _check_out(out)
+    if runs < 1:
+        raise InputError(f"--runs {runs}: expected at least 1 run")
+    if image_px < 64:
+        raise InputError(f"--image-px {image_px}: expected at least 64 px")
+    base = Scenario(image_width_px=image_px, image_height_px=image_px)
+    t0 = time.perf_counter()
+    with progress_bar("campaign runs", total=runs, quiet=_quiet()) as advance:
+        runs_df, fixes, summary = run_campaign(
+            base,
+            runs,
+            first_seed=first_seed,
+            mode="serial" if serial else "dask",
+            scheduler=scheduler,
+            n_workers=workers,
+            progress=lambda done, total: advance(done, f"{done}/{total} runs"),
+        )
+    write_campaign_outputs(runs_df, fixes, summary, out)
+    _say(
+        f"kizuna lunar campaign: {runs} runs, final error median "
+        f"{summary['final_position_error_m_median']:.2f} m, 95th percentile "
+        f"{summary['final_position_error_m_p95']:.2f} m, {summary['false_fixes']} false fixes, "
+        f"{time.perf_counter() - t0:.0f} s -> {out}/report.html"
     )

@@ -50,7 +50,7 @@ def _wrap_half_pi(theta: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def ellipse_to_conic(ellipses: ArrayLike) -> NDArray[np.float64]:
-    """Return conic matrices (..., 3, 3) of image ellipses [x, y, a, b, theta] (px, rad), value -1 at the centre."""
+    """Return conic matrices (..., 3, 3) of image ellipses [x, y, a, b, theta] (px, rad); -1 at the centre."""
     e = _as_ellipses(ellipses, "ellipses")
     x0, y0, a, b, th = np.moveaxis(e, -1, 0)
     if np.any(~(a > 0)) or np.any(~(b > 0)):
@@ -70,7 +70,7 @@ def ellipse_to_conic(ellipses: ArrayLike) -> NDArray[np.float64]:
 
 
 def conic_to_ellipse(conics: ArrayLike) -> NDArray[np.float64]:
-    """Return ellipses [x, y, a, b, theta] (px, rad) of conic matrices (..., 3, 3) of any scale; NaN if not an ellipse."""
+    """Return ellipses [x, y, a, b, theta] (px, rad) of conic matrices (..., 3, 3), any scale; NaN if none."""
     C = np.asarray(conics, dtype=float)
     if C.ndim < 2 or C.shape[-2:] != (3, 3):
         raise InputError(f"conics: expected shape (..., 3, 3), got {C.shape}")
@@ -109,7 +109,7 @@ def ellipse_residual(ellipses: ArrayLike, uv: ArrayLike) -> NDArray[np.float64]:
 
 
 def distortion_jacobian(camera: Camera, xn: ArrayLike) -> NDArray[np.float64]:
-    """Return d(distorted)/d(undistorted) normalised coordinates (..., 2, 2) of the camera's Brown-Conrady model."""
+    """Return d(distorted)/d(undistorted) normalised coordinates (..., 2, 2) of the Brown-Conrady model."""
     xn = np.asarray(xn, dtype=float)
     out = np.zeros(xn.shape[:-1] + (2, 2))
     if not camera.has_distortion:
@@ -144,7 +144,7 @@ def project_circles(
     p_w: ArrayLike,
     normals_w: ArrayLike = (0.0, 0.0, 1.0),
 ) -> NDArray[np.float64]:
-    """Return image ellipses (N, 5) [x, y, a, b, theta] (px, rad) of 3-D circles (world frame, m) seen from a pose.
+    """Return image ellipses (N, 5) [x, y, a, b, theta] (px, rad) of 3-D circles (world frame, m) from a pose.
 
     ``centres_w`` (N, 3) and ``normals_w`` (3,) or (N, 3) are in the world frame, ``radii_m`` (N,) in
     metres; the pose is ``x_cam = R_cw (x_w - p_w)``. Rows are NaN where the circle is not entirely in
@@ -177,7 +177,7 @@ def project_circles(
 
     d33 = dual(2, 2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ok = d33 < 0.0  # the whole circle lies in front of the camera
+        ok = (d33 < 0.0) & (g3[:, 2] > 0.0)  # the whole circle lies on one side, the centre in front
         d33s = np.where(ok, d33, np.nan)
         cx = dual(0, 2) / d33s
         cy = dual(1, 2) / d33s

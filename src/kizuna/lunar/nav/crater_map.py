@@ -4,8 +4,9 @@ A real onboard map is made from orbital images and a DEM: it holds only craters 
 measured in those images (``min_diameter_m``; 5 m is 10 pixels of LROC NAC's 0.5 m images), and its
 crater centres and sizes carry errors of about a source pixel plus a part that grows with the crater (rim
 picking), and a common offset of the whole map (registration of the map to the Moon's frame; zero by
-default, since a target chosen on the map is reached relative to the map). Each crater's error is drawn from a hash of the map seed and the crater's identity, so
-a crater seen in two images has the same mapped position in both.
+default, since a target chosen on the map is reached relative to the map). Each crater's error is drawn
+from a hash of the map seed and the crater's identity, so a crater seen in two images has the same
+mapped position in both.
 """
 
 from __future__ import annotations

@@ -120,7 +120,18 @@ class LandingResult:
     frames: list[tuple[Frame, FixOutcome]]
     runtime_s: float
     final_error_l_m: NDArray[np.float64]
-    final_sigma_l_m: NDArray[np.float64]
+    final_cov_l_m2: NDArray[np.float64]
+
+    @property
+    def final_sigma_l_m(self) -> NDArray[np.float64]:
+        """Return the filter's final 1-sigma position uncertainty per axis (m, L)."""
+        return np.sqrt(np.diag(self.final_cov_l_m2))
+
+    @property
+    def final_nees(self) -> float:
+        """Return the normalised estimation error squared of the final position (3 dof)."""
+        e = self.final_error_l_m
+        return float(e @ np.linalg.solve(self.final_cov_l_m2, e))
 
     def summary(self) -> dict[str, float | int]:
         """Return the stable summary keys (SI units) of this run."""
@@ -133,6 +144,7 @@ class LandingResult:
             "final_horizontal_error_m": float(np.hypot(*self.final_error_l_m[:2])),
             "final_altitude_m": float(self.truth.r_l[-1, 2] - self.truth.target_l[2]),
             "final_position_3sigma_m": float(3.0 * np.linalg.norm(self.final_sigma_l_m)),
+            "final_position_nees": self.final_nees,
             "fixes_attempted": len(self.fixes),
             "fixes_accepted": len(acc),
             "fixes_rejected": sum(f.status == "rejected" for f in self.fixes),
@@ -267,10 +279,7 @@ def simulate_landing(
                 rho = float("inf")
             if rho < sc.altimeter_max_range_m:
                 sigma = sc.altimeter_sigma_m + sc.altimeter_sigma_frac * rho
-                try:
-                    nav.update_altimeter(rho + rng.normal(0.0, sigma), sigma, beam_b, onboard_dem)
-                except ComputationError:
-                    pass
+                _altimeter_update(nav, rho + rng.normal(0.0, sigma), sigma, beam_b, onboard_dem)
         if k in fix_steps:
             fixes.append(_do_fix(sc, nav, truth, k, terrain, cmap, camera, sun, rng, frames, k in keep_at))
             if progress is not None:
@@ -288,8 +297,30 @@ def simulate_landing(
         frames=frames,
         runtime_s=time.perf_counter() - t_start,
         final_error_l_m=st.r_l - truth.r_l[-1],
-        final_sigma_l_m=np.sqrt(np.diag(P)[0:3]),
+        final_cov_l_m2=P[0:3, 0:3].copy(),
     )
+
+
+def _altimeter_update(nav: NavFilter, rho: float, sigma: float, beam_b: NDArray, dem: Callable) -> None:
+    """Altimeter update that informs height and attitude only.
+
+    Through the terrain slope a slant range also depends on horizontal position, but only over the
+    short distances where the onboard DEM is locally planar; with horizontal uncertainties of hundreds
+    of metres over cratered ground that linearisation is wrong and would make the filter overconfident.
+    The horizontal columns of the Jacobian are therefore moved into the measurement noise (a
+    "consider" treatment): R = sigma^2 + h_xy P_xy h_xy^T.
+    """
+    st = nav.state
+    try:
+        pred, H = altimeter_range(st.r_l, st.q_lb, beam_b, dem, fd_step_m=20.0)
+    except ComputationError:
+        return
+    h_xy = H[0:2].copy()
+    P = nav.covariance
+    R = sigma * sigma + float(h_xy @ P[0:2, 0:2] @ h_xy)
+    H = H.copy()
+    H[0:2] = 0.0
+    nav.update(np.array([rho]), np.array([pred]), H[None, :], np.array([[R]]))
 
 
 def _do_fix(

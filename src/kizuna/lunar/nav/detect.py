@@ -10,8 +10,9 @@ the rim the flanks do the opposite. The detector
    outside, weighted so that a plain brightness gradient gives zero) over a pyramid of scales;
 3. keeps local maxima in position and scale, suppresses duplicates;
 4. refines each crater on the full-resolution image by locating the rim edge along rays (bright-to-dark
-   on the far side, dark-to-bright on the near side) and fitting an ellipse (or a circle when the arc
-   is too short to fix five parameters).
+   on the far side, dark-to-bright on the near side) and fitting a circle, and keeps it only when the
+   median rim-edge contrast on both sides reaches ``edge_threshold`` (a phantom made of a neighbour's
+   shading has a rim on one side only).
 
 Output conventions: centre (x right, y down, pixel centres at integer coordinates), semi-axes a >= b (px)
 and the angle from +x to the a axis toward +y (rad), and a score (signature strength over local
@@ -49,6 +50,7 @@ class DetectorSpec:
     threshold: float = 1.0
     scales_per_octave: int = 4
     refine: bool = True
+    edge_threshold: float = 0.05
 
     def __post_init__(self) -> None:
         if self.min_radius_px < 2.0:
@@ -88,12 +90,13 @@ def _box(S, x0, x1, y0, y1):
 
 
 @nb.njit(cache=True, parallel=True)
-def _signature(S, V, radii):
-    """Crater signature score at every pixel and radius; NaN where the template leaves valid pixels."""
+def _signature(S, V, radii, step):
+    """Crater signature score at every step-th pixel and radius (out[k, j, i] is pixel (i step, j step));
+    NaN where the template leaves valid pixels."""
     H = S.shape[0] - 1
     W = S.shape[1] - 1
     n = radii.size
-    out = np.full((n, H, W), np.nan)
+    out = np.full((n, (H + step - 1) // step, (W + step - 1) // step), np.nan)
     for k in range(n):
         r = radii[k]
         hh = max(1, int(round(_HALF_H * r)))
@@ -101,8 +104,10 @@ def _signature(S, V, radii):
         a1 = max(a0 + 1, int(round(_IN1 * r)))
         b0 = max(a1, int(round(_OUT0 * r)))
         b1 = max(b0 + 1, int(round(_OUT1 * r)))
-        for y in nb.prange(hh, H - hh):
-            for x in range(b1, W - b1):
+        for jy in nb.prange((hh + step - 1) // step, (H - hh + step - 1) // step):
+            y = jy * step
+            for ix in range((b1 + step - 1) // step, (W - b1 + step - 1) // step):
+                x = ix * step
                 y0 = y - hh
                 y1 = y + hh + 1
                 # a template touching invalid (outside the original image) pixels is skipped
@@ -113,18 +118,46 @@ def _signature(S, V, radii):
                 ol = _box(S, x - b1, x - b0 + 1, y0, y1)
                 orr = _box(S, x + b0, x + b1 + 1, y0, y1)
                 if ir <= il or ol <= il:
-                    out[k, y, x] = 0.0
+                    out[k, jy, ix] = 0.0
                     continue
                 resp = (ir - il) + W_OUTER * ((ol - il) + (ir - orr))
                 level = 0.25 * (il + ir + ol + orr)
-                out[k, y, x] = resp / (level + 0.05)
+                out[k, jy, ix] = resp / (level + 0.05)
     return out
 
 
-def _integral(a: NDArray) -> NDArray[np.float64]:
-    S = np.zeros((a.shape[0] + 1, a.shape[1] + 1))
-    np.cumsum(np.cumsum(a, axis=0), axis=1, out=S[1:, 1:])
+@nb.njit(cache=True)
+def _integral(a):
+    """Integral image S with S[j, i] = sum of a[:j, :i]."""
+    h, w = a.shape
+    S = np.zeros((h + 1, w + 1))
+    for j in range(h):
+        row = 0.0
+        for i in range(w):
+            row += a[j, i]
+            S[j + 1, i + 1] = S[j, i + 1] + row
     return S
+
+
+@nb.njit(cache=True)
+def _halve(img, valid):
+    """2 x 2 block mean of img, and 1 where all four cells of a block are valid."""
+    h = img.shape[0] // 2
+    w = img.shape[1] // 2
+    out = np.empty((h, w))
+    ok = np.empty((h, w))
+    for j in range(h):
+        for i in range(w):
+            a = img[2 * j, 2 * i] + img[2 * j, 2 * i + 1] + img[2 * j + 1, 2 * i] + img[2 * j + 1, 2 * i + 1]
+            out[j, i] = 0.25 * a
+            v = min(
+                valid[2 * j, 2 * i],
+                valid[2 * j, 2 * i + 1],
+                valid[2 * j + 1, 2 * i],
+                valid[2 * j + 1, 2 * i + 1],
+            )
+            ok[j, i] = 1.0 if v > 0 else 0.0
+    return out, ok
 
 
 def _rotation_frame(shape: tuple[int, int], sun_az_rad: float):
@@ -159,14 +192,13 @@ def _pyramid_candidates(turned: NDArray, spec: DetectorSpec, max_r: float):
         radii_full = radii_full[radii_full <= max_r]
         if radii_full.size == 0 or min(img.shape) < 16:
             break
-        sig = _signature(_integral(img), _integral(valid), radii_full / f)
+        # the full-resolution level is searched on every second pixel: the refinement recentres anyway
+        step = 2 if level == 0 else 1
+        sig = _signature(_integral(img), _integral(valid), radii_full / f, step)
         for kk, yy, xx, v in _local_maxima(sig, spec.threshold):
-            rows.append(((xx + 0.5) * f - 0.5, (yy + 0.5) * f - 0.5, radii_full[kk], v))
+            rows.append(((xx * step + 0.5) * f - 0.5, (yy * step + 0.5) * f - 0.5, radii_full[kk], v))
         level += 1
-        # next octave on a 2x2-averaged image
-        h2, w2 = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
-        img = img[:h2, :w2].reshape(h2 // 2, 2, w2 // 2, 2).mean(axis=(1, 3))
-        valid = (valid[:h2, :w2].reshape(h2 // 2, 2, w2 // 2, 2).min(axis=(1, 3)) > 0).astype(float)
+        img, valid = _halve(img, valid)  # next octave on a 2 x 2 averaged image
     if not rows:
         return np.empty((0, 4))
     return np.array(rows)
@@ -188,7 +220,7 @@ def _suppress_kernel(c, order):
             d = math.hypot(x - c[j, 0], y - c[j, 1])
             lo = min(r, rj)
             ratio = max(r, rj) / lo
-            if (ratio < 1.8 and d < 0.7 * lo * ratio) or (r < rj and d < 1.05 * rj):
+            if ratio < 1.8 and d < 0.7 * lo * ratio:
                 ok = False
                 break
         if ok:
@@ -199,8 +231,7 @@ def _suppress_kernel(c, order):
 
 
 def _suppress(c: NDArray) -> NDArray:
-    """Greedy suppression: drop a candidate near a stronger one of similar size, or inside a stronger,
-    much larger one (the shadow of a large crater looks like a small crater)."""
+    """Greedy suppression: drop a candidate near a stronger one of similar size (a duplicate)."""
     return c[_suppress_kernel(np.ascontiguousarray(c), np.argsort(-c[:, 3], kind="stable"))]
 
 
@@ -280,6 +311,7 @@ def _rim_points(img, xc, yc, r, n_rays, out):
         out[m, 0] = xc + best_rho * c
         out[m, 1] = yc + best_rho * s
         out[m, 2] = best
+        out[m, 3] = c
         m += 1
     _ = prev
     return m
@@ -306,14 +338,30 @@ def _fit_circle(px, py, w):
 
 
 @nb.njit(cache=True)
+def _median_side(buf, w, m, far):
+    vals = np.empty(m)
+    n = 0
+    for i in range(m):
+        if w[i] > 0.0 and ((buf[i, 3] > 0.0) == far):
+            vals[n] = buf[i, 2]
+            n += 1
+    if n < 3:
+        return 0.0
+    return np.median(vals[:n])
+
+
+@nb.njit(cache=True)
 def _refine_kernel(img, cands, n_rays):
-    """Refine candidates (x, y, r, score) by rim-edge fitting; rows that fail get NaN."""
-    out = cands.copy()
-    buf = np.empty((n_rays, 3))
+    """Refine candidates (x, y, r, score) by rim-edge fitting; add the median rim-edge strength on the
+    far and near side (columns 4, 5); rows that fail get NaN."""
+    out = np.full((cands.shape[0], 6), np.nan)
+    buf = np.empty((n_rays, 4))
     for q in range(cands.shape[0]):
         x, y, r = cands[q, 0], cands[q, 1], cands[q, 2]
         xc, yc, rc = x, y, r
         ok = False
+        far = 0.0
+        near = 0.0
         for _ in range(2):
             m = _rim_points(img, xc, yc, rc, n_rays, buf)
             if m < 8:
@@ -334,47 +382,79 @@ def _refine_kernel(img, cands, n_rays):
             if not (0.6 * r < fr < 1.6 * r) or math.hypot(fx - x, fy - y) > 0.6 * r:
                 break
             xc, yc, rc = fx, fy, fr
+            far = _median_side(buf, w, m, True)
+            near = _median_side(buf, w, m, False)
             ok = True
         if ok:
             out[q, 0] = xc
             out[q, 1] = yc
             out[q, 2] = rc
-        else:
-            out[q, 0] = np.nan
+            out[q, 3] = cands[q, 3]
+            out[q, 4] = far
+            out[q, 5] = near
     return out
 
 
 def _refine(turned: NDArray, cands: NDArray, n_rays: int = 36) -> NDArray:
-    """Refine candidates (x, y, r, score) on the turned image by rim-edge fitting; drop failures."""
+    """Refine candidates (x, y, r, score) on the turned image by rim-edge fitting; drop failures.
+
+    Returns rows (x, y, r, score, far-side edge strength, near-side edge strength).
+    """
     img = np.where(np.isfinite(turned), turned, 0.0)
     out = _refine_kernel(img, np.ascontiguousarray(cands, dtype=np.float64), n_rays)
     return out[np.isfinite(out[:, 0])]
 
 
-def estimate_sun_azimuth(image: NDArray, n_azimuths: int = 24) -> float:
+def estimate_sun_azimuth(image: NDArray, n_azimuths: int = 16) -> float:
     """Estimate the direction (deg, from image +x toward +y) from which light comes, by crater signature.
 
-    The image is reduced to about 256 px; for each trial direction the strongest signature responses are
-    summed, and the best direction is refined by a parabola.
+    The image is reduced to about 256 px; for each trial direction the craters that pass the rim-edge
+    check on both sides are detected and their scores summed (light from the wrong side leaves few
+    two-sided rims), and the best direction is refined by a parabola through its neighbours.
     """
-    img = _as_image(image)
+    img = _normalise(_as_image(image))
     f = max(1, int(round(max(img.shape) / 256)))
     if f > 1:
         h2, w2 = img.shape[0] // f * f, img.shape[1] // f * f
         img = img[:h2, :w2].reshape(h2 // f, f, w2 // f, f).mean(axis=(1, 3))
-    radii = np.array([3.0, 4.5, 6.5, 9.0])
+    spec = DetectorSpec(min_radius_px=3.0, max_radius_px=0.2 * min(img.shape))
     scores = np.empty(n_azimuths)
     for k in range(n_azimuths):
-        t, _ = _turned(img, 2 * math.pi * k / n_azimuths)
-        valid = np.isfinite(t).astype(float)
-        sig = np.nan_to_num(_signature(_integral(np.where(valid > 0, t, 0.0)), _integral(valid), radii))
-        top = np.sort(sig.max(axis=0).ravel())[-200:]
-        scores[k] = top.sum()
+        cands, _, _ = _detect(img, 2 * math.pi * k / n_azimuths, spec)
+        scores[k] = np.minimum(cands[:, 3], 5.0).sum() if len(cands) else 0.0
     k = int(np.argmax(scores))
     sm, s0, sp = scores[k - 1], scores[k], scores[(k + 1) % n_azimuths]
     den = sm - 2 * s0 + sp
     off = 0.5 * (sm - sp) / den if den < 0 else 0.0
     return float((360.0 * (k + off) / n_azimuths) % 360.0)
+
+
+def _normalise(img: NDArray) -> NDArray[np.float64]:
+    """Stretch brightness so that the 0.5 and 99.5 percentiles map to 0 and 1."""
+    lo, hi = np.percentile(img[::3, ::3], [0.5, 99.5])
+    return (img - lo) / max(hi - lo, 1e-12)
+
+
+def _detect(img: NDArray, az: float, spec: DetectorSpec) -> tuple[NDArray, NDArray, tuple]:
+    """Detect on a normalised image with light from image direction az (rad).
+
+    Returns candidate rows (x, y, r, score) in turned coordinates, their rim-edge strengths, and the
+    turning frame (cx, cy, ux, uy, vx, vy, ox, oy).
+    """
+    turned, frame = _turned(img, az)
+    max_r = spec.max_radius_px or 0.25 * min(img.shape)
+    cands = _pyramid_candidates(turned, spec, max_r)
+    if len(cands):
+        cands = _suppress(cands)
+    edges = np.full((len(cands), 2), np.nan)
+    if spec.refine and len(cands):
+        refined = _refine(turned, cands)
+        refined = refined[np.minimum(refined[:, 4], refined[:, 5]) >= spec.edge_threshold]
+        keep = _suppress_kernel(
+            np.ascontiguousarray(refined[:, :4]), np.argsort(-refined[:, 3], kind="stable")
+        )
+        cands, edges = refined[keep, :4], refined[keep, 4:6]
+    return cands, edges, frame
 
 
 def _as_image(image: NDArray) -> NDArray[np.float64]:
@@ -394,26 +474,19 @@ def detect_craters(
     """Detect craters in a grayscale image (any scale of brightness); return a table of ellipses.
 
     ``sun_azimuth_deg`` is the image direction from which light comes (deg from +x toward +y); when it is
-    None it is estimated. Columns: x_px, y_px, a_px, b_px, theta_rad, score (see the module docstring).
+    None it is estimated. Columns: x_px, y_px, a_px, b_px, theta_rad, score (see the module docstring),
+    and edge_far, edge_near: the median rim-edge contrast (normalised brightness) on the sides away from
+    and toward the light.
     """
     spec = spec or DetectorSpec()
-    img = _as_image(image)
-    lo, hi = np.percentile(img, [0.5, 99.5])
-    img = (img - lo) / max(hi - lo, 1e-12)
+    img = _normalise(_as_image(image))
     if sun_azimuth_deg is None:
         sun_azimuth_deg = estimate_sun_azimuth(img)
-    az = math.radians(float(sun_azimuth_deg))
-    turned, (cx, cy, ux, uy, vx, vy, ox, oy) = _turned(img, az)
-    max_r = spec.max_radius_px or 0.25 * min(img.shape)
-    cands = _pyramid_candidates(turned, spec, max_r)
-    if len(cands):
-        cands = _suppress(cands)
-    if spec.refine and len(cands):
-        cands = _refine(turned, cands)
-        if len(cands):
-            cands = _suppress(cands)
+    cands, edges, (cx, cy, ux, uy, vx, vy, ox, oy) = _detect(img, math.radians(float(sun_azimuth_deg)), spec)
     if len(cands) == 0:
-        return pd.DataFrame({c: np.empty(0) for c in DETECTION_COLUMNS})
+        empty = pd.DataFrame({c: np.empty(0) for c in [*DETECTION_COLUMNS, "edge_far", "edge_near"]})
+        empty.attrs["sun_azimuth_deg"] = float(sun_azimuth_deg)
+        return empty
     xt, yt = cands[:, 0] - ox, cands[:, 1] - oy
     x = cx + xt * ux + yt * vx
     y = cy + xt * uy + yt * vy
@@ -426,6 +499,8 @@ def detect_craters(
             "b_px": cands[:, 2],
             "theta_rad": np.zeros(len(cands)),
             "score": cands[:, 3],
+            "edge_far": edges[:, 0],
+            "edge_near": edges[:, 1],
         }
     )[inside]
     df.attrs["sun_azimuth_deg"] = float(sun_azimuth_deg)

@@ -25,6 +25,7 @@ __all__ = ["MOON_CENTRE_L_M", "gravity_l", "gravity_gradient_l"]
 
 # Position of the Moon's centre in frame L (m).
 MOON_CENTRE_L_M = np.array([0.0, 0.0, -MOON_RADIUS_M])
+MOON_CENTRE_L_M.flags.writeable = False
 
 _GM = MOON_GM_M3_S2
 _R = MOON_RADIUS_M

@@ -7,45 +7,59 @@ in L), dp (m, in L)]`` with ``R_cw_true = R_cw_est Exp(-dtheta)`` and ``p_true =
 :mod:`kizuna.lunar.nav.pose`).
 
 Method. A pose error moves every predicted crater together, so gating each crater on its own is weak
-when the pose is uncertain. The association therefore runs in three stages:
+when the pose is uncertain. The association runs in three stages:
 
-1. *Wide gate.* Catalogue rims are projected with the predicted pose (exact conic projection) and their
-   centre covariance ``S_j = J_j P J_j^T + sigma^2 I`` and log-size variance are propagated with the
-   analytic projection Jacobian ``J_j``. A pair (detection i, crater j) is a candidate when its centre
-   offset passes the chi-square gate with **6** degrees of freedom (the pose error is one 6-vector, so
-   with probability ``gate_prob`` all true pairs pass together) and its log-size ratio passes a 1-dof gate.
-2. *Common correction.* Every candidate pair, alone with the prior, gives a one-point MAP pose correction
-   ``delta_k = P J_j^T S_j^-1 r_k`` (the idea of Civera et al. 2010, "1-point RANSAC for EKF filtering").
-   True pairs agree on it: their implied shift of the image centre clusters, which a 2-D vote finds. The
-   best-voted corrections (and the prior itself) are scored by the log-likelihood ratio of their
-   consensus against uniform clutter, each crater gated with its own post-correction covariance.
-3. *Tight re-association.* From the winning consensus an iterated MAP (Gauss-Newton from the prior)
-   re-estimates the pose; all craters are re-predicted with the posterior covariance, gated with 2 dof
-   and assigned one-to-one by ``scipy.optimize.linear_sum_assignment`` (with a "leave unassigned"
-   option). Pairs that a nearby alternative (another crater, another detection, or a swap) explains
-   almost as well (cost within ``ambiguity_margin``) are dropped. This repeats until the set is stable.
+1. *Wide gate.* Catalogue rims are projected with the predicted pose (exact conic projection); their
+   centre covariance ``S_j = J_j P J_j^T + N_j`` (``J_j`` the analytic projection Jacobian, ``N_j`` the
+   detection noise plus any map error) and log-size variance are propagated. A pair (detection i,
+   crater j) is a candidate when its centre offset passes the chi-square gate with **6** degrees of
+   freedom (the pose error is one 6-vector, so with probability ``gate_prob`` all true pairs pass
+   together) and its log-size ratio passes a 1-dof gate.
+2. *Common correction.* Every candidate pair, alone with the prior, gives a one-point MAP pose
+   correction ``K_j r_k`` (the idea of Civera et al. 2010, "1-point RANSAC for EKF filtering") and the
+   shift of the image centre it implies. True pairs agree on that shift, up to the one pose mode that a
+   single point leaves open (typically altitude, i.e. scale, or roll); a Hough vote over (shift, amplitude
+   of that mode) finds where they meet. Inside each of the best few peaks a small RANSAC over two-pair
+   MAP corrections picks the consensus, each crater gated with its own post-correction covariance.
+3. *Tight re-association.* From each consensus an iterated MAP (Gauss-Newton from the prior; the first
+   pass Huber-weighted with a 9x inflated gate) re-estimates the pose; craters are re-predicted with the
+   posterior covariance, gated with 2 dof and assigned one-to-one by ``linear_sum_assignment`` with a
+   "leave unassigned" option. Pairs that an alternative (another crater, another detection, or a swap)
+   explains almost as well (cost within ``ambiguity_margin``) are dropped. This repeats until stable.
 
-A spurious detection that falls, size-compatible, inside the tight gate of a catalogue crater that was
-not itself detected cannot be told apart from a detection of it; its error is then bounded by the gate.
+The result is refused (no pairs) when its number of matches is not significantly above what chance gives
+(Poisson tail below ``false_alarm`` for the expected number of size-compatible detections falling at
+random into the tight gates), or when a different set of correspondences is nearly as well supported
+(``ambiguous``, e.g. a regular pattern of similar craters). A spurious detection that falls,
+size-compatible, inside the tight gate of a catalogue crater that was not itself detected cannot be told
+apart from a detection of it; its error is then bounded by the gate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+from numba import njit
 from numpy.typing import ArrayLike, NDArray
+from scipy.ndimage import uniform_filter
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from scipy.stats import poisson
+from scipy.stats import chi2, poisson
 
 from kizuna.core.camera import Camera
 from kizuna.errors import InputError
 from kizuna.lunar.nav.conics import project_circles
-from kizuna.lunar.nav.pose import _chi2_ppf, pose_compose, pose_difference, projection_jacobian
+from kizuna.lunar.nav.pose import pose_compose, pose_difference, projection_jacobian
 
 __all__ = ["MatchResult", "match_craters"]
+
+
+@lru_cache(maxsize=64)
+def _chi2_ppf(prob: float, dof: int) -> float:
+    return float(chi2.ppf(prob, dof))
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,7 @@ class _Prediction:
     uv_pt: NDArray[np.float64]  # (N, 2) image of the rim centre
     J: NDArray[np.float64]  # (N, 2, 6)
     S: NDArray[np.float64]  # (N, 2, 2) centre covariance
+    Nn: NDArray[np.float64]  # (N, 2, 2) measurement noise of a centre: detection plus map error
     var_log: NDArray[np.float64]  # (N,) variance of log apparent size (without detection term)
 
 
@@ -100,19 +115,27 @@ def _predict(
     P: NDArray[np.float64],
     sigma_px: float,
     size_sigma_rel: float,
+    cat_var: NDArray[np.float64],
 ) -> _Prediction:
     Xs = X[idx]
     ell = project_circles(Xs, radii[idx], camera, R, p, normal)
     uv_pt, J, z = projection_jacobian(Xs, camera, R, p)
-    JP = (J.reshape(-1, 6) @ P).reshape(J.shape)
-    S = np.einsum("nik,njk->nij", JP, J)
-    S[:, 0, 0] += sigma_px**2
-    S[:, 1, 1] += sigma_px**2
+    Nn = _noise_cov(J, sigma_px**2, cat_var[idx])
+    S = _sandwich(J, P) + Nn
     # Apparent size ~ 1/depth: d log(a) / d delta = -(d z / d delta) / z.
     d = Xs - p
     g = np.concatenate([np.cross(R[2], d), np.broadcast_to(-R[2], d.shape)], -1) / -z[:, None]
     var_log = np.einsum("ni,ni->n", g @ P, g) + size_sigma_rel**2
-    return _Prediction(idx, ell, uv_pt, J, S, var_log)
+    return _Prediction(idx, ell, uv_pt, J, S, Nn, var_log)
+
+
+def _noise_cov(J: NDArray[np.float64], sig2: float, cat_var: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Return the centre noise (N, 2, 2) (px^2): sig2 I plus map variance (m^2) times B B^T, B = duv/dX_w."""
+    B = J[:, :, 3:]  # d uv / d p = -d uv / d X_w; the sign cancels in B B^T
+    Nn = cat_var[:, None, None] * _sandwich(B, np.eye(3))
+    Nn[:, 0, 0] += sig2
+    Nn[:, 1, 1] += sig2
+    return Nn
 
 
 def _inv2(S: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -131,6 +154,20 @@ def _mahal2(r: NDArray[np.float64], Sinv: NDArray[np.float64]) -> NDArray[np.flo
         + 2.0 * Sinv[..., 0, 1] * r[..., 0] * r[..., 1]
         + Sinv[..., 1, 1] * r[..., 1] ** 2
     )
+
+
+def _sandwich(J: NDArray[np.float64], P: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Return J P J^T (N, 2, 2) for J (N, 2, k) and a common k x k P (one BLAS product, then row dots)."""
+    JP = (J.reshape(-1, J.shape[-1]) @ P).reshape(J.shape)
+    s00 = np.sum(JP[:, 0] * J[:, 0], -1)
+    s01 = np.sum(JP[:, 0] * J[:, 1], -1)
+    s11 = np.sum(JP[:, 1] * J[:, 1], -1)
+    return np.stack([np.stack([s00, s01], -1), np.stack([s01, s11], -1)], -2)
+
+
+def _mul22(A: NDArray[np.float64], B: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Return A B for stacks of 2x2 (A) and 2xk (B) matrices, written out (faster than matmul here)."""
+    return A[..., :, 0, None] * B[..., None, 0, :] + A[..., :, 1, None] * B[..., None, 1, :]
 
 
 def _check_inputs(
@@ -269,17 +306,27 @@ def _map_update(
     res: NDArray[np.float64],
     e: NDArray[np.float64],
     P0: NDArray[np.float64],
-    sig2: float,
+    Ninv: NDArray[np.float64],
     w: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Gauss-Newton step eps of the MAP problem with prior P0 and the posterior covariance (P0 may be singular).
+    """Return the Gauss-Newton step of the MAP problem with prior P0, and the posterior (P0 may be singular).
 
-    Minimises ``|e + eps|^2_{P0^-1} + sum w |res - J eps|^2 / sig2``; ``e`` is the current error from the prior.
+    Minimises ``|e + eps|^2_{P0^-1} + sum_k w_k (r_k - J_k eps)^T Ninv_k (r_k - J_k eps)`` over the points
+    k (J (K, 2, 6), res (K, 2), Ninv (K, 2, 2)); ``e`` is the current error from the prior.
     """
-    Jw = J if w is None else J * w[:, None]
-    A = Jw.T @ J / sig2
+    # Whiten with the Cholesky factor of each 2x2 information matrix: Ninv = L L^T, rows L^T (J, r).
+    a, b, c = Ninv[:, 0, 0], Ninv[:, 0, 1], Ninv[:, 1, 1]
+    l00 = np.sqrt(a)
+    l10 = b / l00
+    l11 = np.sqrt(np.maximum(c - l10 * l10, 0.0))
+    if w is not None:
+        sw = np.sqrt(w)
+        l00, l10, l11 = l00 * sw, l10 * sw, l11 * sw
+    Jt = np.concatenate([l00[:, None] * J[:, 0] + l10[:, None] * J[:, 1], l11[:, None] * J[:, 1]])
+    rt = np.concatenate([l00 * res[:, 0] + l10 * res[:, 1], l11 * res[:, 1]])
+    A = Jt.T @ Jt
     M = np.eye(6) + P0 @ A
-    eps = np.linalg.solve(M, P0 @ (Jw.T @ res) / sig2 - e)
+    eps = np.linalg.solve(M, P0 @ (Jt.T @ rt) - e)
     P_post = np.linalg.solve(M, P0)
     return eps, 0.5 * (P_post + P_post.T)
 
@@ -295,6 +342,7 @@ def match_craters(
     sigma_px: float = 1.0,
     gate_prob: float = 0.999,
     size_sigma_rel: float = 0.1,
+    cat_sigma_m: ArrayLike = 0.0,
     normal_w: ArrayLike = (0.0, 0.0, 1.0),
     min_support: int = 5,
     ambiguity_margin: float = 4.0,
@@ -306,11 +354,19 @@ def match_craters(
 ) -> MatchResult:
     """Associate detected ellipses det (M, 5) [px, rad] with catalogue rims (L, m) given a predicted pose.
 
-    ``cat_centres_w`` (N, 3) and ``cat_radii_m`` (N,) are rim centres and radii in L (m) of circles with
-    normal ``normal_w``; ``(R_cw, p_w)`` is the predicted pose and ``P_pose`` its 6x6 covariance over
-    [dtheta (rad, L), dp (m, L)]. ``sigma_px``: detected-centre noise (px); ``size_sigma_rel``: relative
-    error of a detected semi-major axis. Returns a :class:`MatchResult`; see the module docstring for the
-    method. Deterministic (the internal sampling uses a fixed seed).
+    ``cat_centres_w`` (N, 3) and ``cat_radii_m`` (N,): rim centres and radii in L (m) of circles with
+    normal ``normal_w``. ``(R_cw, p_w)``: predicted pose; ``P_pose``: its 6x6 covariance over
+    [dtheta (rad, L), dp (m, L)] (module convention; may be singular). ``sigma_px``: detected-centre
+    noise (px). ``size_sigma_rel``: relative error of a detected semi-major axis. ``cat_sigma_m``
+    (scalar or (N,)): isotropic 1-sigma error of the catalogue rim centres (m), carried into the image
+    and added to the centre noise. ``gate_prob``: probability of the chi-square gates (6 dof for the
+    wide first gate, 2 dof for centres and 1 dof for sizes afterwards). ``min_support``: fewest
+    detections a correction needs. ``ambiguity_margin``: cost margin (chi-square units) under which an
+    alternative explanation drops a pair. ``ambiguity_ratio``: a second, different set of
+    correspondences at least this large relative to the best makes the frame ambiguous (no pairs).
+    ``false_alarm``: largest Poisson probability that chance alone gives the final number of matches.
+    ``n_peaks``, ``n_hypotheses``, ``max_iterations``: vote peaks examined, two-pair hypotheses per
+    peak, re-association passes. Returns a :class:`MatchResult`; deterministic (fixed internal seed).
     """
     det, X, radii, R0, p0, P0 = _check_inputs(det, cat_centres_w, cat_radii_m, R_cw, p_w, P_pose)
     if not sigma_px > 0:
@@ -319,6 +375,9 @@ def match_craters(
         raise InputError(f"gate_prob={gate_prob}: expected a probability in (0, 1)")
     if not size_sigma_rel > 0:
         raise InputError(f"size_sigma_rel={size_sigma_rel}: expected a positive relative size error")
+    cat_var = np.broadcast_to(np.asarray(cat_sigma_m, dtype=float), X.shape[:1]) ** 2
+    if not (np.all(np.isfinite(cat_var)) and np.all(cat_var >= 0)):
+        raise InputError("cat_sigma_m: expected finite values >= 0 (m), a scalar or one per crater")
     if min_support < 3:
         raise InputError(f"min_support={min_support}: expected at least 3 supporting detections")
     normal = np.asarray(normal_w, dtype=float)
@@ -340,8 +399,11 @@ def match_craters(
     # -- stage 1: predict with the prior, wide (6-dof) gate -----------------------------------------
     # Cheap pre-selection on the rim-centre points, then the exact ellipses of the survivors.
     uv_all, J_all, z_all = projection_jacobian(X, camera, R0, p0)
-    s_u = np.einsum("ni,ij,nj->n", J_all[:, 0], P0, J_all[:, 0]) + sig2
-    s_v = np.einsum("ni,ij,nj->n", J_all[:, 1], P0, J_all[:, 1]) + sig2
+    S_all = _sandwich(J_all, P0)
+    s_u = S_all[:, 0, 0] + sig2
+    s_v = S_all[:, 1, 1] + sig2
+    s_u = s_u + cat_var * np.sum(J_all[:, 0, 3:] ** 2, -1)
+    s_v = s_v + cat_var * np.sum(J_all[:, 1, 3:] ** 2, -1)
     with np.errstate(invalid="ignore"):
         slack_u = np.sqrt(g6 * s_u) + 0.1 * camera.width
         slack_v = np.sqrt(g6 * s_v) + 0.1 * camera.height
@@ -350,7 +412,7 @@ def match_craters(
     pre = np.flatnonzero(pre)
     if pre.size == 0:
         return _empty(R0, p0, P0, 0, False)
-    pred = _predict(pre, X, radii, normal, camera, R0, p0, P0, sigma_px, size_sigma_rel)
+    pred = _predict(pre, X, radii, normal, camera, R0, p0, P0, sigma_px, size_sigma_rel, cat_var)
     ok = np.all(np.isfinite(pred.ell), -1) & np.all(np.isfinite(pred.uv_pt), -1)
     c = pred.ell[:, :2]
     half_u = np.sqrt(g6 * np.maximum(pred.S[:, 0, 0], 0))
@@ -365,58 +427,23 @@ def match_craters(
     vis = pre[keep]
     if vis.size == 0:
         return _empty(R0, p0, P0, 0, False)
-    pred = _Prediction(vis, pred.ell[keep], pred.uv_pt[keep], pred.J[keep], pred.S[keep], pred.var_log[keep])
+    pred = _Prediction(
+        vis, pred.ell[keep], pred.uv_pt[keep], pred.J[keep], pred.S[keep], pred.Nn[keep], pred.var_log[keep]
+    )
     Sinv, _ = _inv2(pred.S)
-    r_all = det[:, None, :2] - pred.ell[None, :, :2]  # (M, N, 2)
-    d2_all = _mahal2(r_all, Sinv[None])
-    lr = log_a_det[:, None] - np.log(pred.ell[None, :, 2])
-    size_ok = lr**2 <= g1 * (pred.var_log[None, :] + var_det[:, None])
-    pi, pj = np.nonzero((d2_all <= g6) & size_ok)  # candidate pairs, sorted by detection
+    pi, pj, r = _gate_pairs(
+        np.ascontiguousarray(det[:, :2]), log_a_det, var_det, np.ascontiguousarray(pred.ell[:, :2]),
+        np.ascontiguousarray(Sinv), np.log(pred.ell[:, 2]), pred.var_log, g6, g1,
+    )  # fmt: skip
     if pi.size < min_support:
         return _empty(R0, p0, P0, 0, False)
-    r = r_all[pi, pj]  # (G, 2) offsets from the prior prediction
-    del r_all, d2_all, lr, size_ok
     J = pred.J
 
     # -- stage 2: vote for the common correction, then a small RANSAC inside each peak ----------------
-    PJt = P0 @ np.swapaxes(J, -1, -2)  # (N, 6, 2)
-    Kg = PJt @ Sinv  # one-point gains
-    delta_k = np.einsum("kab,kb->ka", Kg[pj], r)  # (G, 6) one-point MAP corrections
-    Jbar = J.mean(0)  # (2, 6): response of the image centre to a pose correction
-    q = delta_k @ Jbar.T  # (G, 2) implied shift of the image centre
-    Pj = P0[None] - Kg @ np.swapaxes(PJt, -1, -2)
-    # Within one frame the pose error is one fixed vector, so true pairs scatter about their common
-    # q by the variation over craters of A_j = Jbar (K_j J_j - I), plus the centre noise.
-    Aj = Jbar @ (Kg @ J - np.eye(6))  # (N, 2, 6)
-    Dj = Aj - Aj.mean(0)
-    JK = Jbar @ Kg  # (N, 2, 2)
-    spread2 = np.einsum("nik,kl,nil->n", Dj, P0, Dj) + sig2 * np.einsum("nik,nik->n", JK, JK)
-    spread = float(np.sqrt(0.5 * np.median(spread2)))
-    qmin = q.min(0)
-    b = max(2.0 * max(0.5 * sigma_px, spread), float(np.max(q.max(0) - qmin)) / 1000.0)
-    bins = np.floor((q - qmin) / b).astype(np.int64)
-    nx, ny = int(bins[:, 0].max()) + 1, int(bins[:, 1].max()) + 1
-    ukey = np.unique(pi * (nx * ny) + bins[:, 0] * ny + bins[:, 1]) % (nx * ny)  # one vote per detection
-    hist = np.bincount(ukey, minlength=nx * ny).reshape(nx, ny).astype(float)
-    pad = np.pad(hist, 1)
-    work = sum(pad[i : i + nx, j : j + ny] for i in range(3) for j in range(3))
-    Jpair = J[pj]
+    Nn = pred.Nn
     candidates = []
-    top_votes = float(work.max())
-    for _ in range(n_peaks):
-        flat = int(np.argmax(work))
-        if work.flat[flat] < max(min_support, 0.5 * top_votes):
-            break
-        bx, by = divmod(flat, ny)
-        work[max(bx - 2, 0) : bx + 3, max(by - 2, 0) : by + 3] = 0.0
-        near = np.flatnonzero((np.abs(bins[:, 0] - bx) <= 1) & (np.abs(bins[:, 1] - by) <= 1))
-        centre = qmin + (np.array([bx, by]) + 0.5) * b
-        near = near[np.argsort(np.sum((q[near] - centre) ** 2, -1), kind="stable")]
-        _, first = np.unique(pi[near], return_index=True)  # one pair per detection, nearest the peak
-        pool = near[np.sort(first)][:400]
-        if pool.size < min_support:
-            continue
-        candidates.append(_peak_consensus(pool, r, Jpair, pi, pj, P0, sig2, g2, n_hypotheses, rng))
+    for pool in _vote_pools(pi, pj, r, J, Nn, P0, sigma_px, n_peaks, min_support):
+        candidates.append(_peak_consensus(pool, r, J, Nn, pi, pj, P0, g2, n_hypotheses, rng))
     if not candidates:
         return _empty(R0, p0, P0, 0, False)
     candidates.sort(key=lambda t: -t[0])
@@ -435,7 +462,7 @@ def match_craters(
             continue  # the same correction as one already refined
         done |= pairs
         out = _refine(
-            pi[inl], pj[inl], pi, pj, det, X, radii, normal, vis, camera, R0, p0, P0, sigma_px,
+            pi[inl], pj[inl], pi, pj, det, X, radii, normal, vis, camera, R0, p0, P0, sigma_px, cat_var,
             size_sigma_rel, g1, g2, ambiguity_margin, min_support, max_iterations,
         )  # fmt: skip
         if out is not None:
@@ -443,13 +470,19 @@ def match_craters(
     if not outcomes:
         return _empty(R0, p0, P0, best_support, False)
     outcomes.sort(key=lambda t: -t[1][4].size)
-    n_support, (R, p, P_post, pred, a_det, a_cat) = outcomes[0]
+    n_support, (R, p, P_post, (ell_a, uvpt_a, S_a), a_det, a_cat) = outcomes[0]
     # Reject a consensus no larger than what chance alone gives: the expected number of detections
     # that would fall, size-compatible, into the tight gates of the visible craters at random.
+    pred = _predict(vis, X, radii, normal, camera, R, p, P_post, sigma_px, size_sigma_rel, cat_var)
     in_img = camera.in_image(pred.ell[:, :2])
     _, Sdet = _inv2(pred.S)
-    lr_all = log_a_det[:, None] - np.log(pred.ell[None, :, 2])
-    size_frac = np.mean(lr_all**2 <= g1 * (pred.var_log[None, :] + var_det[:, None]), axis=0)
+    # Fraction of the detections whose size passes each crater's size gate (detection term at its
+    # smallest, which slightly overstates the fraction).
+    half = np.sqrt(g1 * (pred.var_log + var_det.min()))
+    la_sorted = np.sort(log_a_det)
+    la_pred = np.log(pred.ell[:, 2])
+    n_in = np.searchsorted(la_sorted, la_pred + half, "right") - np.searchsorted(la_sorted, la_pred - half)
+    size_frac = n_in / M
     lam = float(np.sum((np.pi * g2 * np.sqrt(Sdet) * size_frac)[in_img])) * M / area
     if poisson.sf(a_det.size - 1, lam) > false_alarm:
         return _empty(R0, p0, P0, n_support, False)
@@ -462,15 +495,16 @@ def match_craters(
             return _empty(R0, p0, P0, n_support, True)
     order = np.argsort(a_det)
     a_det, a_cat = a_det[order], a_cat[order]
-    Sinv, _ = _inv2(pred.S[a_cat])
-    maha = np.sqrt(_mahal2(det[a_det, :2] - pred.ell[a_cat, :2], Sinv))
+    ell_a, uvpt_a, S_a = ell_a[order], uvpt_a[order], S_a[order]
+    Sinv, _ = _inv2(S_a)
+    maha = np.sqrt(_mahal2(det[a_det, :2] - ell_a[:, :2], Sinv))
     ell0 = project_circles(X[vis[a_cat]], radii[vis[a_cat]], camera, R0, p0, normal)
     return MatchResult(
         det_idx=a_det.astype(np.int64),
         cat_idx=vis[a_cat].astype(np.int64),
         mahalanobis=maha,
         predicted_uv=ell0[:, :2],
-        centre_bias_px=pred.ell[a_cat, :2] - pred.uv_pt[a_cat],
+        centre_bias_px=ell_a[:, :2] - uvpt_a,
         R_cw=R,
         p_w=p,
         P_pose=P_post,
@@ -479,38 +513,198 @@ def match_craters(
     )
 
 
+def _one_point(
+    J: NDArray[np.float64], P: NDArray[np.float64], Jbar: NDArray[np.float64], Nn: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+    """Return Jbar K_j (N, 2, 2) (K_j: one-point MAP gains), modes D_j (N, 2, 6) and the vote spread (px)."""
+    JP = (J.reshape(-1, 6) @ P).reshape(J.shape)
+    Sinv, _ = _inv2(_sandwich(J, P) + Nn)
+    JbPJt = np.swapaxes((JP.reshape(-1, 6) @ Jbar.T).reshape(-1, 2, 2), 1, 2)  # Jbar P J_j^T
+    JbK = _mul22(JbPJt, Sinv)  # Jbar K_j
+    # Within one frame the pose error is one fixed vector, so true pairs scatter about their common
+    # vote by the variation over craters of A_j = Jbar (K_j J_j - I), plus the centre noise.
+    A = _mul22(JbK, J) - Jbar
+    D = A - A.mean(0)
+    DP = (D.reshape(-1, 6) @ P).reshape(D.shape)
+    spread2 = np.sum(DP * D, (1, 2)) + np.sum(_mul22(JbK, Nn) * JbK, (1, 2))
+    return JbK, D, float(np.sqrt(0.5 * np.median(spread2)))
+
+
+@njit(cache=True)
+def _gate_pairs(
+    det_xy: NDArray[np.float64],
+    log_a_det: NDArray[np.float64],
+    var_det: NDArray[np.float64],
+    pred_xy: NDArray[np.float64],
+    Sinv: NDArray[np.float64],
+    log_a_pred: NDArray[np.float64],
+    var_log: NDArray[np.float64],
+    g_centre: float,
+    g_size: float,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Return (det, crater) pairs inside the centre and log-size gates (sorted by det) and offsets (px)."""
+    M, N = det_xy.shape[0], pred_xy.shape[0]
+    keep = np.zeros((M, N), dtype=np.bool_)
+    n = 0
+    for i in range(M):
+        for j in range(N):
+            dx = det_xy[i, 0] - pred_xy[j, 0]
+            dy = det_xy[i, 1] - pred_xy[j, 1]
+            d2 = Sinv[j, 0, 0] * dx * dx + 2.0 * Sinv[j, 0, 1] * dx * dy + Sinv[j, 1, 1] * dy * dy
+            lr = log_a_det[i] - log_a_pred[j]
+            if d2 <= g_centre and lr * lr <= g_size * (var_log[j] + var_det[i]):
+                keep[i, j] = True
+                n += 1
+    pi = np.empty(n, dtype=np.int64)
+    pj = np.empty(n, dtype=np.int64)
+    rr = np.empty((n, 2))
+    k = 0
+    for i in range(M):
+        for j in range(N):
+            if keep[i, j]:
+                pi[k] = i
+                pj[k] = j
+                rr[k, 0] = det_xy[i, 0] - pred_xy[j, 0]
+                rr[k, 1] = det_xy[i, 1] - pred_xy[j, 1]
+                k += 1
+    return pi, pj, rr
+
+
+@njit(cache=True)
+def _vote_histogram(
+    q0: NDArray[np.float64],
+    sl: NDArray[np.float64],
+    t: NDArray[np.float64],
+    qmin: NDArray[np.float64],
+    b: float,
+    nx: int,
+    ny: int,
+) -> NDArray[np.float32]:
+    """Count votes q0 + t_m sl (px) of every pair in cells of size b (px) for every grid value t_m."""
+    hist = np.zeros((t.size, nx, ny), dtype=np.float32)
+    ib = 1.0 / b
+    for k in range(q0.shape[0]):
+        x0 = (q0[k, 0] - qmin[0]) * ib
+        y0 = (q0[k, 1] - qmin[1]) * ib
+        sx = sl[k, 0] * ib
+        sy = sl[k, 1] * ib
+        for m in range(t.size):
+            x = x0 + t[m] * sx
+            y = y0 + t[m] * sy
+            ix = min(max(int(x) if x >= 0.0 else -1, 0), nx - 1)
+            iy = min(max(int(y) if y >= 0.0 else -1, 0), ny - 1)
+            hist[m, ix, iy] += 1.0
+    return hist
+
+
+def _vote_pools(
+    pi: NDArray[np.int64],
+    pj: NDArray[np.int64],
+    r: NDArray[np.float64],
+    J: NDArray[np.float64],
+    Nn: NDArray[np.float64],
+    P0: NDArray[np.float64],
+    sigma_px: float,
+    n_peaks: int,
+    min_support: int,
+    max_pool: int = 400,
+) -> list[NDArray[np.int64]]:
+    """Hough vote of the candidate pairs for the common pose correction; returns the pairs of each peak.
+
+    Each pair votes for the image-centre shift ``q`` that its one-point MAP correction implies. When one
+    mode of the pose error (typically altitude, i.e. scale, or roll) spreads the votes of true pairs,
+    the vote runs over (q, t): t is that mode's amplitude on a grid, the rest of the correction being
+    the one-point update given t, so that the true pairs meet in one cell.
+    """
+    Jbar = J.mean(0)  # (2, 6): response of the image centre to a pose correction
+    JK0, D0, spread0 = _one_point(J, P0, Jbar, Nn)
+    w, V = np.linalg.eigh(P0)
+    Lw = V * np.sqrt(np.maximum(w, 0.0))  # P0 = Lw Lw^T
+    D0f = D0.reshape(-1, 6)
+    W = D0f.T @ D0f / J.shape[0]
+    _, U = np.linalg.eigh(Lw.T @ W @ Lw)
+    v = Lw @ U[:, -1]  # the pose direction (one prior sigma) that spreads the votes most
+    P1 = P0 - np.outer(v, v)
+    JK1, _, spread1 = _one_point(J, P1, Jbar, Nn)
+    if spread0 > 1.5 * max(spread1, 0.5 * sigma_px):
+        spread = max(spread1, 0.5 * sigma_px)
+        # d q / d t per crater: Jbar (I - K_j J_j) v.
+        slope = (Jbar @ v)[:, None] - np.einsum("nab,nb->an", JK1, J @ v)  # (2, N)
+        step = 2.0 * spread / max(float(np.median(np.linalg.norm(slope, axis=0))), 1e-12)
+        n_t = int(np.clip(np.ceil(6.0 / step) + 1, 1, 13))
+        t = np.linspace(-3.0, 3.0, n_t) if n_t > 1 else np.zeros(1)
+        q0 = np.einsum("kab,kb->ka", JK1[pj], r)
+        sl = np.ascontiguousarray(slope.T[pj])  # (G, 2)
+    else:
+        spread = max(spread0, 0.5 * sigma_px)
+        t = np.zeros(1)
+        q0 = np.einsum("kab,kb->ka", JK0[pj], r)
+        sl = np.zeros_like(q0)
+    n_t = t.size
+    # Votes q(t) = q0 + t sl are linear in t, so their bounding box comes from the end points.
+    qmin = np.minimum(q0 + t[0] * sl, q0 + t[-1] * sl).min(0)
+    qmax = np.maximum(q0 + t[0] * sl, q0 + t[-1] * sl).max(0)
+    span = qmax - qmin
+    b = max(2.0 * spread, float(np.sqrt(n_t * (span[0] + 1.0) * (span[1] + 1.0) / 2.5e5)))  # <= ~2.5e5 cells
+    nx, ny = int(span[0] // b) + 1, int(span[1] // b) + 1
+    hist = _vote_histogram(q0, sl, t, qmin, b, nx, ny)
+    work = uniform_filter(hist, size=3, mode="constant") * 27.0  # votes in the 3x3x3 neighbourhood
+    pools = []
+    top = float(work.max())
+    for _ in range(n_peaks):
+        m, bx, by = np.unravel_index(int(np.argmax(work)), work.shape)
+        if work[m, bx, by] < max(min_support, 0.5 * top):
+            break
+        work[max(m - 2, 0) : m + 3, max(bx - 2, 0) : bx + 3, max(by - 2, 0) : by + 3] = 0.0
+        qm = q0 + t[m] * sl
+        bxm = np.floor((qm[:, 0] - qmin[0]) / b)
+        bym = np.floor((qm[:, 1] - qmin[1]) / b)
+        near = np.flatnonzero((np.abs(bxm - bx) <= 1) & (np.abs(bym - by) <= 1))
+        centre = qmin + (np.array([bx, by]) + 0.5) * b
+        qn = qm[near]
+        near = near[np.argsort(np.sum((qn - centre) ** 2, -1), kind="stable")]
+        _, first = np.unique(pi[near], return_index=True)  # one pair per detection, nearest the peak
+        pool = near[np.sort(first)][:max_pool]
+        if pool.size >= min_support:
+            pools.append(pool)
+    return pools
+
+
 def _peak_consensus(
     pool: NDArray[np.int64],
     r: NDArray[np.float64],
-    Jpair: NDArray[np.float64],
+    J: NDArray[np.float64],
+    Nn: NDArray[np.float64],
     pi: NDArray[np.int64],
     pj: NDArray[np.int64],
     P0: NDArray[np.float64],
-    sig2: float,
     g2: float,
     n_hyp: int,
     rng: np.random.Generator,
 ) -> tuple[int, NDArray[np.int64]]:
     """RANSAC over two-pair MAP corrections inside one vote peak; returns (support, inlier pair indices)."""
     G = pool.size
-    Jp, rp = Jpair[pool], r[pool]
+    jj = pj[pool]
+    Jp, rp, Np = J[jj], r[pool], Nn[jj]
+    JtN = np.einsum("kai,kab->kib", Jp, _inv2(Np)[0])  # (G, 6, 2)
+    Ak = JtN @ Jp  # (G, 6, 6) information of each pair
+    bk = np.einsum("kib,kb->ki", JtN, rp)
     k1 = rng.integers(0, G, n_hyp)
     k2 = rng.integers(0, G, n_hyp)
-    ok = (pi[pool[k1]] != pi[pool[k2]]) & (pj[pool[k1]] != pj[pool[k2]])
+    ok = (pi[pool[k1]] != pi[pool[k2]]) & (jj[k1] != jj[k2])
     k1, k2 = k1[ok], k2[ok]
     if k1.size == 0:
         k1 = k2 = np.zeros(1, dtype=np.int64)
-    Jh = np.concatenate([Jp[k1], Jp[k2]], 1)  # (T, 4, 6)
-    rh = np.concatenate([rp[k1], rp[k2]], 1)  # (T, 4)
-    A = np.swapaxes(Jh, 1, 2) @ Jh / sig2
-    bh = np.einsum("tki,tk->ti", Jh, rh) / sig2
+    A = Ak[k1] + np.where((k1 != k2)[:, None, None], Ak[k2], 0.0)
+    bh = bk[k1] + np.where((k1 != k2)[:, None], bk[k2], 0.0)
     Mh = np.eye(6)[None] + P0[None] @ A
-    dh = np.linalg.solve(Mh, (bh @ P0.T)[..., None])[..., 0]  # (T, 6)
+    dh = np.linalg.solve(Mh, (bh @ P0.T)[..., None])[..., 0]  # (T, 6) two-pair MAP corrections
     Ph = np.linalg.solve(Mh, np.broadcast_to(P0, Mh.shape))  # (T, 6, 6)
     T = dh.shape[0]
     C = (_sym_outer(Jp).reshape(G * 3, 36) @ Ph.reshape(T, 36).T).reshape(G, 3, T)
-    C[:, 0] += sig2
-    C[:, 2] += sig2
+    C[:, 0] += Np[:, 0, 0, None]
+    C[:, 1] += Np[:, 0, 1, None]
+    C[:, 2] += Np[:, 1, 1, None]
     res = rp[:, :, None] - (Jp.reshape(G * 2, 6) @ dh.T).reshape(G, 2, T)
     det = C[:, 0] * C[:, 2] - C[:, 1] ** 2
     d2 = (C[:, 2] * res[:, 0] ** 2 - 2.0 * C[:, 1] * res[:, 0] * res[:, 1] + C[:, 0] * res[:, 1] ** 2) / det
@@ -536,6 +730,7 @@ def _refine(
     p0: NDArray[np.float64],
     P0: NDArray[np.float64],
     sigma_px: float,
+    cat_var: NDArray[np.float64],
     size_sigma_rel: float,
     g1: float,
     g2: float,
@@ -549,11 +744,11 @@ def _refine(
     var_det = (sigma_px / det[:, 2]) ** 2
     R, p = R0, p0
     prev: set[tuple[int, int]] | None = None
-    pred = None
+    final = None
     P_post = P0
     # The first passes gate with an inflated covariance and down-weight large residuals (Huber), so that
     # a consensus biased by a few wrong pairs is pulled back by the many right ones before the gate tightens.
-    inflation = [16.0, 4.0]
+    inflation = [9.0]
     for it in range(max_iterations):
         infl = inflation[it] if it < len(inflation) else 1.0
         # a_det/a_cat need not be one-to-one here (seed consensus); the MAP tolerates it.
@@ -566,35 +761,47 @@ def _refine(
         if not np.all(np.isfinite(target)):
             return None
         e = pose_difference(R, p, R0, p0)
+        var_a = cat_var[vis[a_cat]]
         for _gn in range(6):
             uv_pt, Jm, _ = projection_jacobian(Xa, camera, R, p)
             res2 = target - uv_pt
             if not np.all(np.isfinite(res2)):
                 return None
+            Ninv, _ = _inv2(_noise_cov(Jm, sig2, var_a))
             w = None
             if infl > 1.0:
-                rn = np.sqrt(np.sum(res2**2, -1) / sig2)
-                w = np.repeat(np.minimum(1.0, 2.0 / np.maximum(rn, 1e-12)), 2)
-            eps, P_step = _map_update(Jm.reshape(-1, 6), res2.reshape(-1), e, P0, sig2, w)
+                rn = np.sqrt(_mahal2(res2, Ninv))
+                w = np.minimum(1.0, 2.0 / np.maximum(rn, 1e-12))
+            eps, P_step = _map_update(Jm, res2, e, P0, Ninv, w)
             R, p = pose_compose(R, p, eps)
             e = e + eps  # first order in the (small) rotation steps
-            if np.all(eps**2 <= 1e-6 * np.diag(P_step) + 1e-30):  # step below 0.1 % of a sigma
+            if np.all(eps**2 <= 1e-4 * np.diag(P_step) + 1e-30):  # step below 1 % of a sigma
                 break
         _, Jm, _ = projection_jacobian(Xa, camera, R, p)
-        _, P_post = _map_update(Jm.reshape(-1, 6), np.zeros(Jm.shape[0] * 2), np.zeros(6), P0, sig2)
-        pred = _predict(vis, X, radii, normal, camera, R, p, infl * P_post, sigma_px, size_sigma_rel)
-        Sinv, _ = _inv2(pred.S[pj])
-        d2 = _mahal2(det[pi, :2] - pred.ell[pj, :2], Sinv)
-        lr = log_a_det[pi] - np.log(pred.ell[pj, 2])
-        vl = pred.var_log[pj] + var_det[pi]
+        Ninv, _ = _inv2(_noise_cov(Jm, sig2, var_a))
+        _, P_post = _map_update(Jm, np.zeros((Jm.shape[0], 2)), np.zeros(6), P0, Ninv)
+        # Predict only the craters that still have candidate detections.
+        cand, loc = np.unique(pj, return_inverse=True)
+        pred = _predict(
+            vis[cand], X, radii, normal, camera, R, p, infl * P_post, sigma_px, size_sigma_rel, cat_var
+        )
+        Sinv, _ = _inv2(pred.S[loc])
+        d2 = _mahal2(det[pi, :2] - pred.ell[loc, :2], Sinv)
+        lr = log_a_det[pi] - np.log(pred.ell[loc, 2])
+        vl = pred.var_log[loc] + var_det[pi]
         with np.errstate(invalid="ignore"):
             gate = (d2 <= g2) & (lr**2 <= g1 * vl)
+            near = d2 <= 16.0 * g2  # later passes only tighten: drop far candidates for speed
         cost = d2 + lr**2 / vl
         a_det, a_cat = _assign(pi[gate], pj[gate], cost[gate], g2 + g1, margin)
         if a_det.size < min_support:
             return None
+        # Rows of the prediction for the assigned craters (cand is sorted).
+        a_row = np.searchsorted(cand, a_cat)
+        final = (pred.ell[a_row], pred.uv_pt[a_row], pred.S[a_row])
+        pi, pj = pi[near], pj[near]
         cur = set(zip(a_det.tolist(), a_cat.tolist(), strict=True))
         if cur == prev and infl == 1.0:
             break
         prev = cur
-    return R, p, P_post, pred, a_det, a_cat
+    return R, p, P_post, final, a_det, a_cat

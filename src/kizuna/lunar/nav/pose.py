@@ -16,8 +16,10 @@ solves each with Grunert's P3P (up to four poses, from the quartic in Haralick e
 analysis of solutions of the three point perspective pose estimation problem", IJCV 13(3)), scores all
 points (MSAC), and keeps the best; Levenberg-Marquardt then minimises the pixel reprojection error of the
 inliers through the full camera model (distortion included) with an analytic Jacobian. The covariance is
-``s^2 (J^T J)^-1`` where ``s = max(sqrt(RSS / (2 n - 6)), 0.5 sigma_px)`` is the a posteriori standard
-deviation of a pixel coordinate (variance factor from the residuals, floored at half the nominal noise).
+``s0^2 (J^T W J)^-1`` with ``W = diag(1 / sigma_px^2)`` (per point) and the a posteriori variance factor
+``s0 = max(sqrt(RSS_w / (2 n - 6)), 0.5)`` from the weighted residuals, floored so that the assumed pixel
+noise is never less than half its nominal value. For one common sigma_px this is ``s^2 (J^T J)^-1`` with
+``s = max(sqrt(RSS / (2 n - 6)), 0.5 sigma_px)``.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def _chi2_ppf(prob: float, dof: int) -> float:
 def pose_compose(
     R_cw: ArrayLike, p_w: ArrayLike, delta: ArrayLike
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Return the pose (R_cw, p_w) (+) delta, delta = [dtheta (rad, in L), dp (m, in L)] (module convention)."""
+    """Return the pose (R_cw, p_w) (+) delta, delta = [dtheta (rad, in L), dp (m, in L)]."""
     d = np.asarray(delta, dtype=float)
     if d.shape != (6,):
         raise InputError(f"delta: expected shape (6,) [dtheta_rad (3), dp_m (3)], got {d.shape}")
@@ -79,7 +81,7 @@ def pose_difference(
 def projection_jacobian(
     X_w: ArrayLike, camera: Camera, R_cw: ArrayLike, p_w: ArrayLike
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Return pixels (N, 2), their Jacobian (N, 2, 6) w.r.t. the pose error delta, and camera depths z (N,) (m).
+    """Return pixels (N, 2), their Jacobian (N, 2, 6) w.r.t. the pose error delta, and depths z (N,) (m).
 
     ``delta = [dtheta (rad, L), dp (m, L)]`` in the module convention; distortion is included. Points
     behind the camera give NaN.
@@ -218,8 +220,9 @@ def _align_triangles(
 class PoseFix:
     """A camera pose fix: R_cw (3x3), p_w (m, in L), cov (6x6 of [dtheta rad in L, dp m in L]), inlier stats.
 
-    ``sigma0_px`` is the a posteriori pixel standard deviation used to scale ``cov``; ``cond`` is the
-    condition number of the column-normalised normal matrix J^T J (a geometry sanity figure).
+    ``sigma0_px``: the a posteriori standard deviation of a pixel coordinate (variance factor times the
+    nominal sigma, RMS over inliers when sigmas differ); ``rms_px``: RMS reprojection error of an inlier
+    (px, 2-D); ``cond``: condition number of the column-normalised normal matrix J^T W J (geometry).
     """
 
     R_cw: NDArray[np.float64]
@@ -242,17 +245,19 @@ def _lm_refine(
     X: NDArray[np.float64],
     uv: NDArray[np.float64],
     camera: Camera,
+    sig: NDArray[np.float64],
     max_iter: int = 30,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
-    """Levenberg-Marquardt on the pixel reprojection error; returns the pose and the residual sum of squares."""
+    """Minimise the reprojection error over sig (px per point; Levenberg-Marquardt); return pose and RSS."""
+    wsig = np.repeat(1.0 / sig, 2)
 
     def evaluate(
         R_: NDArray[np.float64], p_: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
         pred, J, _ = projection_jacobian(X, camera, R_, p_)
-        r = (pred - uv).reshape(-1)
+        r = (pred - uv).reshape(-1) * wsig
         cost = float(r @ r) if np.all(np.isfinite(r)) else np.inf
-        return r, J.reshape(-1, 6), cost
+        return r, J.reshape(-1, 6) * wsig[:, None], cost
 
     r, J, cost = evaluate(R, p)
     if not np.isfinite(cost):
@@ -315,7 +320,7 @@ def estimate_pose(
     camera: Camera,
     R_prior: ArrayLike | None = None,
     p_prior: ArrayLike | None = None,
-    sigma_px: float = 1.0,
+    sigma_px: float | ArrayLike = 1.0,
     ransac_threshold_px: float = 3.0,
     min_inliers: int = 5,
     rng: int | np.random.Generator | None = None,
@@ -327,18 +332,20 @@ def estimate_pose(
     """Estimate the camera pose (R_cw, p_w in L, m) from pixels uv_px (K, 2) of world points X_w (K, 3, m).
 
     Robust: RANSAC over Grunert P3P minimal sets (MSAC score with ``ransac_threshold_px``, adaptive stop
-    at ``confidence``), then Levenberg-Marquardt on all inliers. The final inliers are the points whose
-    reprojection error is below ``max(ransac_threshold_px, sqrt(chi2_2(inlier_prob)) * sigma_px)``: a
-    gate that cuts into the Gaussian tail would drop good points whose fitted residual is large because
-    the fit is poor there, and the remaining fit would then be worse than its covariance says. The prior
+    at ``confidence``), then Levenberg-Marquardt on all inliers, repeated until the inlier set is stable.
+    A point is an inlier when its reprojection error is below ``ransac_threshold_px`` or passes the
+    chi-square gate ``inlier_prob`` (2 dof) against its prediction covariance
+    ``sigma_px^2 (I + J_i (J^T J)^-1 J_i^T)``: a gate that cuts into the Gaussian tail would drop good
+    points, and the remaining fit would then be worse than its covariance says. The prior
     pose, when given, is scored as one more hypothesis and breaks ties between equally supported
     solutions. Returns None when fewer than ``min_inliers`` inliers remain or the geometry is
     degenerate (condition number of the column-normalised J^T J above ``max_cond``). ``rng`` seeds the
     sampling (numpy convention: None draws fresh entropy).
     """
     uv, X = _check_pose_inputs(uv_px, X_w)
-    if not sigma_px > 0:
-        raise InputError(f"sigma_px={sigma_px}: expected a positive pixel noise")
+    sig = np.broadcast_to(np.asarray(sigma_px, dtype=float), uv.shape[:1]).copy()
+    if not (np.all(np.isfinite(sig)) and np.all(sig > 0)):
+        raise InputError("sigma_px: expected positive pixel noise (px), a scalar or one per point")
     if not ransac_threshold_px > 0:
         raise InputError(f"ransac_threshold_px={ransac_threshold_px}: expected a positive threshold (px)")
     if min_inliers < 4:
@@ -357,7 +364,9 @@ def estimate_pose(
     rng = np.random.default_rng(rng)
     f = camera.rays_cam(uv)
     xm = f[:, :2] / f[:, 2:]
-    thr_n2 = (ransac_threshold_px / np.sqrt(camera.fx * camera.fy)) ** 2
+    # Consensus threshold per point: ransac_threshold_px, widened to 3 sigma for noisier points.
+    thr_px = np.maximum(ransac_threshold_px, 3.0 * sig)
+    thr_n2 = (thr_px / np.sqrt(camera.fx * camera.fy)) ** 2
 
     def score(
         R: NDArray[np.float64], p: NDArray[np.float64]
@@ -414,33 +423,59 @@ def estimate_pose(
     if best_R is None or best_count < min(min_inliers, 3):
         return None
     R, p = best_R, best_p
-    gate_px = max(ransac_threshold_px, float(np.sqrt(_chi2_ppf(inlier_prob, 2))) * sigma_px)
+    g2 = _chi2_ppf(inlier_prob, 2)
     inl = None
-    for _ in range(4):
-        pred, _, z = projection_jacobian(X, camera, R, p)
-        err = np.linalg.norm(pred - uv, axis=-1)
-        new_inl = (z > 0) & (err < gate_px)
+    prev_N = None
+    for _ in range(6):
+        pred, J_all, z = projection_jacobian(X, camera, R, p)
+        res = pred - uv
+        err2 = np.sum(res**2, -1)
+        if prev_N is None:
+            new_inl = err2 < np.maximum(thr_px**2, g2 * sig**2)
+        else:
+            # Residuals are tested against their prediction covariance sigma^2 (I + J_i N^-1 J_i^T):
+            # a point left out of the fit has a larger residual than one inside it, and would otherwise
+            # stay out once dropped.
+            try:
+                Ninv = np.linalg.inv(prev_N)
+            except np.linalg.LinAlgError:
+                return None
+            C = np.einsum("kia,ab,kjb->kij", J_all, Ninv, J_all)
+            C[:, 0, 0] += sig**2
+            C[:, 1, 1] += sig**2
+            detC = C[:, 0, 0] * C[:, 1, 1] - C[:, 0, 1] ** 2
+            d2 = (
+                C[:, 1, 1] * res[:, 0] ** 2
+                - 2 * C[:, 0, 1] * res[:, 0] * res[:, 1]
+                + C[:, 0, 0] * res[:, 1] ** 2
+            ) / detC
+            new_inl = (err2 < thr_px**2) | (d2 < g2)
+        new_inl &= (z > 0) & np.isfinite(err2)
         if inl is not None and np.array_equal(new_inl, inl):
             break
         inl = new_inl
         if inl.sum() < min_inliers:
             return None
-        R, p, _ = _lm_refine(R, p, X[inl], uv[inl], camera)
+        R, p, _ = _lm_refine(R, p, X[inl], uv[inl], camera, sig[inl])
+        _, Jin, _ = projection_jacobian(X[inl], camera, R, p)
+        Jin = (Jin / sig[inl, None, None]).reshape(-1, 6)
+        prev_N = Jin.T @ Jin
     pred, J, z = projection_jacobian(X[inl], camera, R, p)
     if not np.all(z > 0):
         return None
-    r = (pred - uv[inl]).reshape(-1)
+    r = pred - uv[inl]
     n = int(inl.sum())
-    J = J.reshape(-1, 6)
-    N = J.T @ J
+    si = sig[inl]
+    Jw = (J / si[:, None, None]).reshape(-1, 6)
+    N = Jw.T @ Jw
     d = np.sqrt(np.diag(N))
     if not np.all(d > 0):
         return None
     cond = float(np.linalg.cond(N / np.outer(d, d)))
     if not np.isfinite(cond) or cond > max_cond:
         return None
-    rss = float(r @ r)
-    s0 = max(np.sqrt(rss / max(2 * n - 6, 1)), 0.5 * sigma_px)
+    # A posteriori variance factor (dimensionless), floored at 0.5^2: cov = s0^2 (J^T W J)^-1.
+    s0 = max(float(np.sqrt(np.sum((r / si[:, None]) ** 2) / max(2 * n - 6, 1))), 0.5)
     cov = s0**2 * np.linalg.inv(N)
     cov = 0.5 * (cov + cov.T)
     return PoseFix(
@@ -449,8 +484,8 @@ def estimate_pose(
         cov=cov,
         inliers=inl,
         n_inliers=n,
-        rms_px=float(np.sqrt(rss / n)),
-        sigma0_px=float(s0),
+        rms_px=float(np.sqrt(np.sum(r**2) / n)),
+        sigma0_px=float(s0 * np.sqrt(np.mean(si**2))),
         cond=cond,
     )
 
@@ -468,13 +503,16 @@ def pose_from_matches(
     min_inliers: int = 5,
     gate_prob: float = 0.999,
     rng: int | np.random.Generator | None = None,
+    cat_sigma_m: ArrayLike = 0.0,
 ) -> PoseFix | None:
     """Estimate the pose (L, m) from crater matches; None if it fails or disagrees with the prior pose.
 
     The detected ellipse centres are corrected for the perspective offset between an ellipse centre and
-    the image of the rim centre (``match.centre_bias_px``) and paired with the catalogue rim centres.
-    The fix is rejected when ``delta^T (P_prior + cov)^-1 delta`` exceeds the chi-square quantile
-    ``gate_prob`` (6 dof), with ``delta = fix (-) prior`` in the module convention.
+    the image of the rim centre (``match.centre_bias_px``) and paired with the catalogue rim centres; the
+    pose refined by the association seeds the RANSAC. ``cat_sigma_m`` (scalar or one per catalogue row):
+    isotropic 1-sigma error of the catalogue rim centres (m), added to each point's pixel noise. The fix
+    is rejected when ``delta^T (P_prior + cov)^-1 delta`` exceeds the chi-square quantile ``gate_prob``
+    (6 dof), with ``delta = fix (-) prior`` in the module convention.
     """
     det = np.asarray(det, dtype=float)
     if det.ndim != 2 or det.shape[1] < 2:
@@ -487,16 +525,27 @@ def pose_from_matches(
         raise InputError(f"P_prior: expected a 6x6 covariance, got {P0.shape}")
     if not 0.0 < gate_prob < 1.0:
         raise InputError(f"gate_prob={gate_prob}: expected a probability in (0, 1)")
+    if not sigma_px > 0:
+        raise InputError(f"sigma_px={sigma_px}: expected a positive pixel noise")
+    cat_var = np.broadcast_to(np.asarray(cat_sigma_m, dtype=float), Xc.shape[:1]) ** 2
+    if not (np.all(np.isfinite(cat_var)) and np.all(cat_var >= 0)):
+        raise InputError("cat_sigma_m: expected finite values >= 0 (m), a scalar or one per crater")
     if match.det_idx.size < min_inliers:
         return None
     uv = det[match.det_idx, :2] - match.centre_bias_px
+    Xm = Xc[match.cat_idx]
+    sig: float | NDArray[np.float64] = sigma_px
+    if np.any(cat_var[match.cat_idx] > 0):
+        # Map error seen in the image: sigma_X^2 |d uv / d X_w|_F^2 / 2 per coordinate.
+        _, Jm, _ = projection_jacobian(Xm, camera, match.R_cw, match.p_w)
+        sig = np.sqrt(sigma_px**2 + 0.5 * cat_var[match.cat_idx] * np.sum(Jm[:, :, 3:] ** 2, (1, 2)))
     fix = estimate_pose(
         uv,
-        Xc[match.cat_idx],
+        Xm,
         camera,
-        R_prior=R_prior,
-        p_prior=p_prior,
-        sigma_px=sigma_px,
+        R_prior=match.R_cw,
+        p_prior=match.p_w,
+        sigma_px=sig,
         ransac_threshold_px=ransac_threshold_px,
         min_inliers=min_inliers,
         rng=rng,
