@@ -104,5 +104,3 @@ def dask_cluster():
             _stop(worker)
         _stop(sched)
     assert sched.returncode is not None and (worker is None or worker.returncode is not None)
-
-

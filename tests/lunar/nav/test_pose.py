@@ -162,6 +162,24 @@ def test_thirty_percent_outliers_are_rejected() -> None:
         assert e @ np.linalg.solve(fix.cov, e) < chi2.ppf(0.9999, 6)
 
 
+def test_prior_seeds_the_search() -> None:
+    # 80 % outliers and a budget of 16 random triplets: a clean triplet turns up with probability
+    # 1 - (1 - 0.2^3)^16 ~ 12 % per trial, so the fix must come from scoring the prior pose.
+    cam = Camera.from_fov(1024, 1024, 40.0)
+    rng = np.random.default_rng(8)
+    for trial in range(5):
+        R, p = _view(20.0, yaw_deg=rng.uniform(0, 360))
+        X = _ground_points(cam, R, p, rng.uniform(20, 1003, (50, 2)), rng)
+        uv = cam.project(X, R, p) + rng.normal(0.0, 1.0, (50, 2))
+        bad = np.arange(50) >= 10
+        uv[bad] = rng.uniform(0, 1023, (40, 2))
+        R_prior, p_prior = pose_compose(R, p, np.r_[np.full(3, 2e-4), np.full(3, 1.0)])
+        fix = estimate_pose(uv, X, cam, R_prior, p_prior, max_iterations=16, rng=trial)
+        assert fix is not None
+        far = np.linalg.norm(uv - cam.project(X, R, p), axis=1) > 15.0
+        assert np.all(fix.inliers[:10]) and not np.any(fix.inliers[bad & far])
+
+
 def test_degenerate_geometry_returns_none() -> None:
     cam = Camera.from_fov(1024, 1024, 40.0)
     R, p = _view(10.0)

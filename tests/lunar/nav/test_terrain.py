@@ -107,17 +107,20 @@ def test_density_k_scales_counts() -> None:
     assert abs(n - mean) < 4.0 * math.sqrt(mean)
 
 
-@pytest.mark.xfail(
-    reason="terrain.py draws whole octaves [D, 2D) up to d_min_m * 2^ceil(log2(d_max_m/d_min_m)), so craters"
-    " up to that power-of-two bound (4 m here, 3277 m by default) exceed TerrainSpec.d_max_m",
-    strict=True,
-)
-def test_no_crater_beyond_d_max() -> None:
-    # TerrainSpec documents (d_min_m, d_max_m) as the crater size range.
-    t = Terrain(TerrainSpec(seed=1, d_min_m=1.0, d_max_m=3.0))
+def test_size_range_is_d_min_to_d_max() -> None:
+    # TerrainSpec documents (d_min_m, d_max_m) as the crater size range; inside it the Trask law holds,
+    # also in the octave that d_max_m cuts.
+    t = Terrain(TerrainSpec(seed=1, density_k=TRASK_K, d_min_m=1.0, d_max_m=3.0))
     c = t.craters(0.0, 300.0, 0.0, 300.0, 0.0)
-    assert len(c) > 1000
-    assert c.diameter_m.max() < 3.0
+    assert c.diameter_m.min() >= 1.0 and c.diameter_m.max() < 3.0
+    for d1, d2 in ((1.0, 2.0), (2.0, 3.0)):
+        n = int(((c.diameter_m >= d1) & (c.diameter_m < d2)).sum())
+        mean = TRASK_K * 9e4 * (1 / d1**2 - 1 / d2**2)
+        assert abs(n - mean) < 4.0 * math.sqrt(mean), (d1, d2, n, mean)
+    # and the two height paths (grid and points) cut the population at d_max_m in the same way
+    g = Grid(0.0, 0.0, 0.25, 40, 40)
+    xx, yy = np.meshgrid(g.x, g.y)
+    np.testing.assert_allclose(t.relief_grid(g), t.relief(xx, yy, resolution_m=0.25), atol=1e-9)
 
 
 def test_fresh_profile_follows_pike() -> None:

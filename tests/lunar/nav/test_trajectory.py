@@ -106,11 +106,6 @@ def test_boresight_looks_down(which: str, request) -> None:
         np.testing.assert_array_equal(p_w, tr.r_l[k])
 
 
-@pytest.mark.xfail(
-    reason="trajectory.camera_pose uses quat_to_matrix(q_lb).T, which on a (N, 4) array transposes all"
-    " three axes to (3, 3, N): a batch of attitudes gives a wrong (3, 3, N) array instead of (N, 3, 3)",
-    strict=True,
-)
 def test_camera_pose_broadcasts_over_samples(nominal) -> None:
     # Arrays first (design guide): a batch of attitudes gives the batch of per-sample poses.
     idx = [0, 1000, 5000, nominal.t_s.size - 1]

@@ -1,1 +1,2 @@
-"""Crater-based landing navigation: crater ellipses, map-to-image association and camera pose fixes."""
+"""Crater-based lunar landing navigation: terrain, rendering, crater detection, map matching, pose,
+navigation filter, descent simulation and Monte Carlo campaigns (frame L: east, north, up at the target)."""

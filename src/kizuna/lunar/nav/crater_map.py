@@ -90,13 +90,14 @@ class CraterMap:
     ) -> pd.DataFrame:
         """Return mapped craters with centres in the box (m, frame L), as the map holds them.
 
-        Columns x_m, y_m, z_m (mapped rim-circle centre, frame L), diameter_m (mapped), and the truth
-        columns true_x_m, true_y_m, true_z_m, true_diameter_m kept for scoring only.
+        Columns x_m, y_m, z_m (mapped rim-circle centre, frame L), diameter_m (mapped), sigma_m (the
+        map's stated 1-sigma horizontal centre error), and the truth columns true_x_m, true_y_m, true_z_m,
+        true_diameter_m kept for scoring only.
         """
         d_min_m = max(d_min_m, self.error.min_diameter_m)
         c = self.terrain.craters(x_min, x_max, y_min, y_max, d_min_m, d_max_m)
         if c.empty:
-            return c.assign(true_x_m=[], true_y_m=[], true_z_m=[], true_diameter_m=[])
+            return c.assign(sigma_m=[], true_x_m=[], true_y_m=[], true_z_m=[], true_diameter_m=[])
         # crater identity: its exact centre (a crater's position never changes)
         keys = (
             np.round(c.x_m.to_numpy() * 1e3).astype(np.int64).view(np.uint64) * np.uint64(0x100000001B3)
@@ -110,6 +111,7 @@ class CraterMap:
                 "y_m": c.y_m.to_numpy() + s * e[:, 1] + self.tie_offset_m[1],
                 "z_m": c.z_m.to_numpy() + 0.5 * s * e[:, 2] + self.tie_offset_m[2],
                 "diameter_m": D * np.exp(self.error.diameter_sigma_frac * e[:, 3]),
+                "sigma_m": s,
                 "true_x_m": c.x_m.to_numpy(),
                 "true_y_m": c.y_m.to_numpy(),
                 "true_z_m": c.z_m.to_numpy(),

@@ -26,6 +26,7 @@ from kizuna.lunar.nav.detect import DetectorSpec
 from kizuna.lunar.nav.filter import NavFilter, altimeter_range
 from kizuna.lunar.nav.fix import FixOutcome, crater_fix
 from kizuna.lunar.nav.imu import ImuSpec, simulate_imu
+from kizuna.lunar.nav.pose import pose_difference
 from kizuna.lunar.nav.render import Frame, SensorSpec, render, sun_direction_l
 from kizuna.lunar.nav.terrain import Terrain, TerrainSpec
 from kizuna.lunar.nav.trajectory import R_CAM_FROM_BODY, DescentProfile, TruthTrajectory, fly_profile
@@ -49,7 +50,7 @@ class Scenario:
     distortion: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
     sun_azimuth_deg: float = 90.0
     sun_elevation_deg: float = 20.0
-    fix_altitudes_m: tuple[float, ...] = (14_000.0, 11_000.0, 8_000.0, 5_000.0, 2_500.0, 800.0, 150.0)
+    fix_altitudes_m: tuple[float, ...] = (14_000.0, 9_000.0, 5_000.0, 2_500.0, 1_000.0, 400.0, 200.0)
     images_per_point: int = 2
     image_interval_s: float = 2.0
     imu_rate_hz: float = 50.0
@@ -323,6 +324,23 @@ def _altimeter_update(nav: NavFilter, rho: float, sigma: float, beam_b: NDArray,
     nav.update(np.array([rho]), np.array([pred]), H[None, :], np.array([[R]]))
 
 
+def _position_given_attitude(fix, R_cw_pred: NDArray, P_pred: NDArray) -> tuple[NDArray, NDArray]:
+    """The position a pose fix gives once the attitude is the onboard (predicted) one, and its covariance.
+
+    A narrow-field view of the ground confuses a lateral shift with a tilt, so a pose fix alone has a
+    large position error strongly correlated with its attitude error; the filter removes it with its own
+    attitude knowledge. This conditions the fix on the predicted attitude (the best linear estimate,
+    p + S_pt S_tt^-1 (theta_pred - theta_fix)), adding the predicted attitude's own uncertainty, so that
+    fix errors can be scored as the position information the fix delivers.
+    """
+    S = fix.cov
+    A = S[3:6, 0:3] @ np.linalg.inv(S[0:3, 0:3])
+    dtheta = pose_difference(R_cw_pred, fix.p_w, fix.R_cw, fix.p_w)[:3]
+    p_c = fix.p_w + A @ dtheta
+    cov = S[3:6, 3:6] - A @ S[0:3, 3:6] + A @ P_pred[0:3, 0:3] @ A.T
+    return p_c, 0.5 * (cov + cov.T)
+
+
 def _do_fix(
     sc: Scenario,
     nav: NavFilter,
@@ -367,8 +385,9 @@ def _do_fix(
     idx = np.r_[3:6, 0:3]
     R6 = cov6[np.ix_(idx, idx)]  # reorder to (position, attitude)
     res = nav.update_pose(fix.p_w, q_meas, R6)
-    err = tuple(float(e) for e in (fix.p_w - p_true))
-    sig = tuple(float(s) for s in np.sqrt(np.diag(cov6)[3:6]))
+    p_c, cov_c = _position_given_attitude(fix, R_cw_pred, P_pose)
+    err = tuple(float(e) for e in (p_c - p_true))
+    sig = tuple(float(s) for s in np.sqrt(np.diag(cov_c)))
     status = "accepted" if res.accepted else "rejected"
     reason = "" if res.accepted else f"NIS {res.nis:.1f} > gate {res.gate:.1f}"
     return FixRecord(truth.t_s[k], altitude, out.gsd_m, len(out.detections), len(out.map_craters),

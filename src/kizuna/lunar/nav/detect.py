@@ -271,12 +271,12 @@ def _rim_points(img, xc, yc, r, n_rays, out):
         sign = -c  # far side (c > 0): bright->dark outward; near side: dark->bright
         best = -1e30
         best_rho = -1.0
-        n = int(1.0 * r) + 8
+        n = int(1.3 * r) + 8
         prev = np.nan
         vals = np.empty(n + 1)
         rhos = np.empty(n + 1)
         for t in range(n + 1):
-            rho = r * (0.55 + 0.9 * t / n)
+            rho = r * (0.55 + 1.25 * t / n)
             x = xc + rho * c
             y = yc + rho * s
             if x < 0.0 or y < 0.0 or x > w - 1.001 or y > h - 1.001:
@@ -362,7 +362,7 @@ def _refine_kernel(img, cands, n_rays):
         ok = False
         far = 0.0
         near = 0.0
-        for _ in range(2):
+        for _ in range(4):
             m = _rim_points(img, xc, yc, rc, n_rays, buf)
             if m < 8:
                 break
@@ -381,10 +381,13 @@ def _refine_kernel(img, cands, n_rays):
             fx, fy, fr = _fit_circle(px, py, w)
             if not (0.6 * r < fr < 1.6 * r) or math.hypot(fx - x, fy - y) > 0.6 * r:
                 break
+            moved = math.hypot(fx - xc, fy - yc) + abs(fr - rc)
             xc, yc, rc = fx, fy, fr
             far = _median_side(buf, w, m, True)
             near = _median_side(buf, w, m, False)
             ok = True
+            if moved < 0.05 * rc:  # converged
+                break
         if ok:
             out[q, 0] = xc
             out[q, 1] = yc

@@ -97,14 +97,16 @@ def crater_fix(
     D = det[["x_px", "y_px", "a_px", "b_px", "theta_rad"]].to_numpy()
     Xc = cmap[["x_m", "y_m", "z_m"]].to_numpy()
     radii = 0.5 * cmap["diameter_m"].to_numpy()
-    m = match_craters(D, Xc, radii, camera, R_cw_pred, p_pred, P, sigma_px=sigma_px)
+    cat_sigma = cmap["sigma_m"].to_numpy()
+    m = match_craters(D, Xc, radii, camera, R_cw_pred, p_pred, P, sigma_px=sigma_px, cat_sigma_m=cat_sigma)
     t3 = time.perf_counter()
     timings["match"] = t3 - t2
     if m.n_matches < 5:
         return no_fix("ambiguous association" if m.ambiguous else f"only {m.n_matches} matches")
     fix = pose_from_matches(
-        m, D, Xc, camera, R_cw_pred, p_pred, P, sigma_px=sigma_px, gate_prob=gate_prob, rng=rng
-    )
+        m, D, Xc, camera, R_cw_pred, p_pred, P, sigma_px=sigma_px, gate_prob=gate_prob, rng=rng,
+        cat_sigma_m=cat_sigma,
+    )  # fmt: skip
     timings["pose"] = time.perf_counter() - t3
     if fix is None:
         return no_fix("pose failed or disagreed with the prediction", m.det_idx, m.cat_idx)

@@ -412,9 +412,11 @@ def estimate_pose(
         cost, count = score(Rs, ps)
         if R_prior is not None:
             # Among hypotheses as well supported as the best, prefer the one nearest the prior.
-            top = np.flatnonzero((count == count.max()) & (cost <= 2.0 * cost.min() + 1e-30))
-            dist_prior = [np.linalg.norm(pose_difference(Rs[k], ps[k], R_prior, p_prior)[:3]) for k in top]
-            k = int(top[int(np.argmin(dist_prior))])
+            best_rows = count == count.max()
+            top = np.flatnonzero(best_rows & (cost <= 2.0 * cost[best_rows].min() + 1e-30))
+            # Rotation angle between each candidate and the prior: cos = (trace(R_k^T R_prior) - 1) / 2.
+            cos_angle = 0.5 * (np.einsum("kij,ij->k", Rs[top], R0[0]) - 1.0)
+            k = int(top[int(np.argmax(cos_angle))])
         else:
             k = int(np.argmin(cost))
         if count[k] > best_count or (count[k] == best_count and cost[k] < best_cost):

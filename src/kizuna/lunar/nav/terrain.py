@@ -250,7 +250,7 @@ def _noise_grid(h, x0, y0, dx, seed, lam_max, lam_min):
 
 
 @nb.njit(cache=True)
-def _height_points(px, py, seed, d0, k, n_oct, dmin, lam_max, lam_min):
+def _height_points(px, py, seed, d0, k, n_oct, dmin, dmax, lam_max, lam_min):
     """Height h (m, without the sphere) at scattered points, every crater with D >= dmin included."""
     out = np.empty(px.size)
     for p in range(px.size):
@@ -268,7 +268,7 @@ def _height_points(px, py, seed, d0, k, n_oct, dmin, lam_max, lam_min):
                 for iy in range(ty - 1, ty + 2):
                     xs, ys, ds, ss = _tile_craters(seed, octave, ix, iy, d0, k)
                     for i in range(xs.size):
-                        if ds[i] < dmin:
+                        if ds[i] < dmin or ds[i] >= dmax:
                             continue
                         R = 0.5 * ds[i]
                         r = math.sqrt((x - xs[i]) ** 2 + (y - ys[i]) ** 2) / R
@@ -360,6 +360,7 @@ class Terrain:
             s.density_k,
             self._n_oct,
             max(2.0 * resolution_m, s.d_min_m),
+            s.d_max_m,
             s.noise_wavelength_max_m,
             max(resolution_m, s.noise_wavelength_min_m),
         )
@@ -378,7 +379,7 @@ class Terrain:
         y1 = grid.y0 + grid.dx * (grid.ny - 1)
         cx, cy, cd, cs = _craters_in_box(
             s.seed, s.d_min_m, s.density_k, self._n_oct,
-            grid.x0, x1, grid.y0, y1, dmin, np.inf, 0.5 * EJECTA_CUTOFF,
+            grid.x0, x1, grid.y0, y1, dmin, s.d_max_m, 0.5 * EJECTA_CUTOFF,
         )  # fmt: skip
         _splat_grid(h, grid.x0, grid.y0, grid.dx, cx, cy, cd, cs)
         _noise_grid(
@@ -410,7 +411,8 @@ class Terrain:
         s = self.spec
         cx, cy, cd, cs = _craters_in_box(
             s.seed, s.d_min_m, s.density_k, self._n_oct,
-            float(x_min), float(x_max), float(y_min), float(y_max), float(d_min_m), float(d_max_m), 0.0,
+            float(x_min), float(x_max), float(y_min), float(y_max), float(d_min_m),
+            float(min(d_max_m, s.d_max_m)), 0.0,
         )  # fmt: skip
         depth = cd * (FRESH_DEPTH_RATIO - (FRESH_DEPTH_RATIO - DEGRADED_DEPTH_RATIO) * cs)
         rim = cd * FRESH_RIM_RATIO * (1.0 - (1.0 - DEGRADED_RIM_FRACTION) * cs)

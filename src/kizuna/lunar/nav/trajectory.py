@@ -168,4 +168,4 @@ def fly_profile(
 
 def camera_pose(q_lb: NDArray, r_l: NDArray) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Return the camera pose (R_cw, p_w) of the body attitude q_lb and position r_l (frame L)."""
-    return R_CAM_FROM_BODY @ quat_to_matrix(q_lb).T, np.asarray(r_l, dtype=float)
+    return R_CAM_FROM_BODY @ np.swapaxes(quat_to_matrix(q_lb), -1, -2), np.asarray(r_l, dtype=float)
