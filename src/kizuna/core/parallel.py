@@ -95,12 +95,19 @@ def _run_dask(
     if address:
         client = _connect(address, connect_timeout_s)
     else:
-        cluster = LocalCluster(
-            n_workers=min(n_workers, len(tasks)),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",  # any free port: never clash with a running cluster
-        )
+        import dask
+
+        # one task per core: numba's thread pool in each worker is held to one thread, as dask already
+        # does for OpenMP/BLAS, so that workers do not oversubscribe the cores
+        environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+        environ["NUMBA_NUM_THREADS"] = 1
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            cluster = LocalCluster(
+                n_workers=min(n_workers, len(tasks)),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",  # any free port: never clash with a running cluster
+            )
         client = None
     try:
         if client is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -19,10 +19,10 @@ from kizuna.errors import InputError
 from kizuna.lunar.nav.crater_map import CraterMap
 from kizuna.lunar.nav.detect import DetectorSpec, detect_craters
 from kizuna.lunar.nav.match import match_craters
-from kizuna.lunar.nav.pose import PoseFix, pose_from_matches
+from kizuna.lunar.nav.pose import PoseFix, pose_from_matches, projection_jacobian
 from kizuna.lunar.nav.render import ground_footprint
 
-__all__ = ["FixOutcome", "crater_fix", "sun_azimuth_in_image"]
+__all__ = ["FixOutcome", "crater_fix", "sun_azimuth_in_image", "with_common_shift"]
 
 
 @dataclass
@@ -51,6 +51,24 @@ def sun_azimuth_in_image(R_cw: NDArray, sun_dir_l: NDArray) -> float:
     return math.degrees(math.atan2(s[1], s[0])) % 360.0
 
 
+def with_common_shift(fix: PoseFix, X_w: NDArray, camera: Camera, sigma_px: float) -> PoseFix:
+    """Return the fix with the pose uncertainty that a common image offset of sigma_px (px, per axis) adds.
+
+    Crater centres found from shading carry a small offset shared by all craters of an image (it depends
+    on the light and on how worn the rims are). Least squares turns a common offset b into a pose error
+    G b with G = -(J^T J)^-1 J^T 1 (J: the (2N, 6) projection Jacobian of the inliers), so the
+    covariance gains sigma^2 G G^T.
+    """
+    if sigma_px <= 0:
+        return fix
+    _, J, _ = projection_jacobian(X_w, camera, fix.R_cw, fix.p_w)
+    J = J[np.all(np.isfinite(J), axis=(1, 2))]
+    JtJ = np.einsum("nki,nkj->ij", J, J)
+    Jt1 = J.sum(axis=0).T  # (6, 2): response to a shift of every point by one pixel in x or y
+    G = -np.linalg.solve(JtJ, Jt1)
+    return replace(fix, cov=fix.cov + sigma_px**2 * (G @ G.T))
+
+
 def crater_fix(
     image: NDArray,
     camera: Camera,
@@ -64,11 +82,14 @@ def crater_fix(
     sigma_px: float = 1.0,
     gate_prob: float = 0.9999,
     rng: np.random.Generator | None = None,
+    common_shift_px: float = 1.0,
 ) -> FixOutcome:
     """Run detection, map query, matching and pose for one image (frame L, m; pose covariance as in pose.py).
 
     ``ground_z_m`` is the onboard estimate of the ground height (m, L) below the predicted position; it
     fixes the map query box together with the predicted footprint grown by 3 sigma of position.
+    ``common_shift_px`` is the sigma (px) of the offset shared by all detected centres (see
+    :func:`with_common_shift`).
     """
     P = np.asarray(P_pose_pred, dtype=float)
     if P.shape != (6, 6):
@@ -110,6 +131,7 @@ def crater_fix(
     timings["pose"] = time.perf_counter() - t3
     if fix is None:
         return no_fix("pose failed or disagreed with the prediction", m.det_idx, m.cat_idx)
+    fix = with_common_shift(fix, Xc[m.cat_idx[fix.inliers]], camera, common_shift_px)
     latency = time.perf_counter() - t0
     return FixOutcome(
         fix, det, cmap, m.det_idx[fix.inliers], m.cat_idx[fix.inliers], gsd_centre, latency, "", timings
