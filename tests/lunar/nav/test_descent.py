@@ -70,3 +70,14 @@ def test_wrong_map_is_never_used():
     s = res.summary()
     assert s["fixes_accepted"] == 0
     assert s["fixes_attempted"] == 4
+
+
+def test_sun_from_the_ephemeris_at_the_south_pole():
+    # At 89.9 S the Sun never rises more than the Moon's 1.54 deg axis tilt to the ecliptic (IAU value)
+    # plus 0.1 deg of latitude and about 0.27 deg of solar radius and parallax: elevation within 2 deg.
+    sc = Scenario(epoch_utc="2026-11-27T00:00:00", site_lat_deg=-89.9, site_lon_deg=0.0)
+    az, el = sc.sun_azel_deg()
+    assert abs(el) < 2.0
+    assert 0.0 <= az < 360.0
+    # without an epoch the given angles are used
+    assert Scenario(sun_azimuth_deg=12.0, sun_elevation_deg=34.0).sun_azel_deg() == (12.0, 34.0)

@@ -112,6 +112,16 @@ def land(
     ] = 90.0,
     fov_deg: Annotated[float, typer.Option(help="Navigation camera horizontal field of view (deg).")] = 30.0,
     image_px: Annotated[int, typer.Option(help="Navigation camera image width and height (px).")] = 1024,
+    epoch_utc: Annotated[
+        str | None,
+        typer.Option(help="UTC time of the landing (ISO 8601); the Sun then comes from the DE421 ephemeris."),
+    ] = None,
+    site_lat_deg: Annotated[
+        float, typer.Option(help="Target latitude (deg), used with --epoch-utc.")
+    ] = -85.0,
+    site_lon_deg: Annotated[
+        float, typer.Option(help="Target east longitude (deg), used with --epoch-utc.")
+    ] = 30.0,
 ) -> None:
     """Simulate one SLIM-like descent from 15 km to a 50 m hover, navigated by crater matching.
 
@@ -129,13 +139,24 @@ def land(
         raise InputError(f"--sun-elevation-deg {sun_elevation_deg}: expected a value in (-90, 90] deg")
     if image_px < 64:
         raise InputError(f"--image-px {image_px}: expected at least 64 px")
+    if not -90.0 <= site_lat_deg <= 90.0:
+        raise InputError(f"--site-lat-deg {site_lat_deg}: expected a latitude in [-90, 90] deg")
     sc = Scenario(
         sun_elevation_deg=sun_elevation_deg,
         sun_azimuth_deg=sun_azimuth_deg,
+        epoch_utc=epoch_utc,
+        site_lat_deg=site_lat_deg,
+        site_lon_deg=site_lon_deg,
         fov_deg=fov_deg,
         image_width_px=image_px,
         image_height_px=image_px,
     ).with_seed(seed)
+    az, el = sc.sun_azel_deg()
+    if el <= 0.0:
+        raise InputError(
+            f"--epoch-utc {epoch_utc}: the Sun is {el:.2f} deg below the horizon at latitude "
+            f"{site_lat_deg} deg, longitude {site_lon_deg} deg; expected a sunlit landing"
+        )
     with progress_bar("landing", total=1.0, quiet=_quiet()) as advance:
         result = simulate_landing(sc, progress=lambda f, text: advance(f, text))
     summary = write_landing_outputs(result, out)

@@ -50,6 +50,9 @@ class Scenario:
     distortion: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
     sun_azimuth_deg: float = 90.0
     sun_elevation_deg: float = 20.0
+    epoch_utc: str | None = None
+    site_lat_deg: float = -85.0
+    site_lon_deg: float = 30.0
     fix_altitudes_m: tuple[float, ...] = (14_000.0, 9_000.0, 5_000.0, 2_500.0, 1_000.0, 400.0, 200.0)
     images_per_point: int = 2
     image_interval_s: float = 2.0
@@ -72,6 +75,20 @@ class Scenario:
             raise InputError(f"sun_elevation_deg={self.sun_elevation_deg}: expected a value in (-90, 90]")
         if self.images_per_point < 1 or any(a <= 0 for a in self.fix_altitudes_m):
             raise InputError("fix points: expected images_per_point >= 1 and positive fix altitudes (m)")
+
+    def sun_azel_deg(self) -> tuple[float, float]:
+        """Return the Sun's azimuth (deg from north toward east) and elevation (deg) at the target.
+
+        With ``epoch_utc`` they come from the DE421 ephemeris and the Moon's orientation kernels for the
+        site (``site_lat_deg``, ``site_lon_deg``); otherwise they are ``sun_azimuth_deg`` and
+        ``sun_elevation_deg``.
+        """
+        if self.epoch_utc is None:
+            return self.sun_azimuth_deg, self.sun_elevation_deg
+        from kizuna.core.ephemeris import sun_azel_at_site
+
+        az, el = sun_azel_at_site(self.epoch_utc, self.site_lat_deg, self.site_lon_deg)
+        return math.degrees(float(az)) % 360.0, math.degrees(float(el))
 
     def camera(self) -> Camera:
         """Return the navigation camera."""
@@ -156,7 +173,8 @@ class LandingResult:
             "median_fix_error_gsd": _median([f.error_m / f.gsd_m for f in acc if f.n_matched >= 5]),
             "runtime_s": self.runtime_s,
             "seed": self.scenario.seed,
-            "sun_elevation_deg": self.scenario.sun_elevation_deg,
+            "sun_azimuth_deg": self.scenario.sun_azel_deg()[0],
+            "sun_elevation_deg": self.scenario.sun_azel_deg()[1],
         }
 
 
@@ -207,7 +225,7 @@ def simulate_landing(
     terrain = Terrain(sc.terrain)
     cmap = CraterMap(terrain, sc.map_error)
     camera = sc.camera()
-    sun = sun_direction_l(sc.sun_azimuth_deg, sc.sun_elevation_deg)
+    sun = sun_direction_l(*sc.sun_azel_deg())
     imu = ImuSpec.default(sc.imu_rate_hz)
     dt = imu.dt_s
 

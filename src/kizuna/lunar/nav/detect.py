@@ -270,9 +270,7 @@ def _rim_points(img, xc, yc, r, n_rays, out):
             continue
         sign = -c  # far side (c > 0): bright->dark outward; near side: dark->bright
         best = -1e30
-        best_rho = -1.0
         n = int(1.3 * r) + 8
-        prev = np.nan
         vals = np.empty(n + 1)
         rhos = np.empty(n + 1)
         for t in range(n + 1):
@@ -307,13 +305,11 @@ def _rim_points(img, xc, yc, r, n_rays, out):
             off = 0.5 * (em - ep) / den
             off = min(0.5, max(-0.5, off))
         best_rho = rhos[best_t] + off * (rhos[1] - rhos[0])
-        prev = best_rho
         out[m, 0] = xc + best_rho * c
         out[m, 1] = yc + best_rho * s
         out[m, 2] = best
         out[m, 3] = c
         m += 1
-    _ = prev
     return m
 
 

@@ -85,9 +85,9 @@ def _ground_track_figure(result: LandingResult) -> Figure:
     grid = Grid.covering(x0, x1, y0, y1, dx)
     h = terrain.relief_grid(grid)
     gy, gx = np.gradient(h, dx)
-    sun = np.array([np.cos(np.radians(result.scenario.sun_elevation_deg))] * 2)
-    az = np.radians(result.scenario.sun_azimuth_deg)
-    shade = -(gx * np.sin(az) * sun[0] + gy * np.cos(az) * sun[1])
+    az_deg, el_deg = result.scenario.sun_azel_deg()
+    az, el = np.radians(az_deg), np.radians(el_deg)
+    shade = -(gx * np.sin(az) + gy * np.cos(az)) * np.cos(el)  # slope toward the Sun, lit brighter
     fig, ax = plt.subplots(figsize=(10, 4.2))
     ax.imshow(
         shade, cmap="gray", origin="lower", extent=(x0 / 1e3, x1 / 1e3, y0 / 1e3, y1 / 1e3), aspect="equal"
