@@ -29,6 +29,7 @@ from kizuna.core.rotations import look_at
 from kizuna.lunar.nav.campaign import run_campaign
 from kizuna.lunar.nav.descent import Scenario, simulate_landing
 from kizuna.lunar.nav.detect import detect_craters
+from kizuna.lunar.nav.outputs import write_campaign_outputs
 from kizuna.lunar.nav.render import render, sun_direction_l
 from kizuna.lunar.nav.scoring import score_detections, true_craters_in_view
 from kizuna.lunar.nav.terrain import Terrain, TerrainSpec
@@ -128,10 +129,11 @@ def bench_availability(seeds: list[int]) -> None:
         line(f"false_fixes_sun_el_{el:g}deg", false)
 
 
-def bench_campaign(runs: int, scheduler: str | None) -> None:
-    """A Monte Carlo campaign over the default dispersions."""
+def bench_campaign(runs: int, scheduler: str | None, out: Path) -> None:
+    """A Monte Carlo campaign over the default dispersions; its tables and report go to ``out``."""
     t0 = time.perf_counter()
     runs_df, fixes, summary = run_campaign(Scenario(), runs, mode="dask", scheduler=scheduler)
+    write_campaign_outputs(runs_df, fixes, summary, out)
     line("campaign_runs", summary["runs"])
     line("campaign_wall_time", time.perf_counter() - t0, "s")
     for key in (
@@ -159,6 +161,7 @@ def main() -> None:
     ap.add_argument("--detection-seeds", type=int, default=2, help="terrains for detection scoring")
     ap.add_argument("--scheduler", default=None, help="Dask scheduler address for the campaign")
     ap.add_argument("--skip-cli", action="store_true", help="skip the `kizuna lunar land` timing")
+    ap.add_argument("--out", type=Path, default=Path("bench-out/lunar_nav_campaign"), help="campaign folder")
     args = ap.parse_args()
     py = platform.python_version()
     line("machine", f"{platform.node()} {platform.machine()} cpus={os.cpu_count()} python={py}")
@@ -176,7 +179,7 @@ def main() -> None:
     if args.availability_seeds:
         bench_availability(list(range(101, 101 + args.availability_seeds)))
     if args.runs:
-        bench_campaign(args.runs, args.scheduler)
+        bench_campaign(args.runs, args.scheduler, args.out)
 
 
 if __name__ == "__main__":
