@@ -144,6 +144,7 @@ def bench_campaign(runs: int, scheduler: str | None, out: Path) -> None:
         "false_fixes_strict",
         "fix_availability",
         "median_fix_error_gsd",
+        "median_fix_error_onboard_attitude_gsd",
         "final_nees_mean",
         "final_nees_bound_low",
         "final_nees_bound_high",

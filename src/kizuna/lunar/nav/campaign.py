@@ -109,7 +109,10 @@ def summarise_campaign(runs: pd.DataFrame, fixes: pd.DataFrame) -> dict:
         "fixes_attempted": attempted,
         "fixes_accepted": accepted,
         "fix_availability": accepted / attempted if attempted else float("nan"),
-        "median_fix_error_gsd": float(np.median(good.error_gsd)) if len(good) else float("nan"),
+        "median_fix_error_gsd": float(np.median(good.error_true_att_gsd)) if len(good) else float("nan"),
+        "median_fix_error_onboard_attitude_gsd": float(np.median(good.error_gsd))
+        if len(good)
+        else float("nan"),
         "final_nees_mean": nees,
         "final_nees_bound_low": lo,
         "final_nees_bound_high": hi,

@@ -42,6 +42,8 @@ def fixes_table(result: LandingResult) -> pd.DataFrame:
                 "error_z_m": f.error_l_m[2],
                 "error_m": f.error_m,
                 "error_gsd": f.error_m / f.gsd_m if f.gsd_m else np.nan,
+                "error_true_att_m": f.error_true_att_m,
+                "error_true_att_gsd": f.error_true_att_m / f.gsd_m if f.gsd_m else np.nan,
                 "sigma_x_m": f.sigma_l_m[0],
                 "sigma_y_m": f.sigma_l_m[1],
                 "sigma_z_m": f.sigma_l_m[2],
@@ -136,7 +138,10 @@ def _frame_figure(frame: Any, outcome: Any, title: str) -> Figure:
 def _fix_error_figure(fixes: pd.DataFrame) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ok = fixes[fixes.status == "accepted"]
-    ax.semilogx(ok.altitude_m, ok.error_gsd, "o", color="#3182bd", label="accepted fix")
+    ax.semilogx(
+        ok.altitude_m, ok.error_true_att_gsd, "o", color="#3182bd", label="accepted fix, true attitude"
+    )
+    ax.semilogx(ok.altitude_m, ok.error_gsd, ".", color="#9ecae1", label="accepted fix, onboard attitude")
     bad = fixes[fixes.status == "rejected"]
     if len(bad):
         ax.semilogx(bad.altitude_m, bad.error_gsd, "x", color="#de2d26", label="rejected fix")
@@ -211,7 +216,11 @@ def write_landing_outputs(result: LandingResult, out: str | Path) -> dict[str, A
         rep.add_heading("Ground track")
         rep.add_figure(figs["ground_track.png"])
         rep.add_heading("Crater fixes")
-        rep.add_figure(figs["fix_errors.png"], caption="Fix error in ground pixels of each image.")
+        rep.add_figure(
+            figs["fix_errors.png"],
+            caption="Fix position error in ground pixels of each image, given the true attitude (the fix's "
+            "own accuracy) and given the onboard attitude (what the filter receives).",
+        )
         for i in range(len(result.frames)):
             rep.add_figure(figs[f"frame_{i + 1}.png"])
         rep.add_table(
