@@ -343,8 +343,8 @@ def render(
 ) -> Frame:
     """Render the terrain seen by a camera at pose (R_cw, p_w) in frame L, lit from sun_dir_l.
 
-    Without ``sensor`` the image is the noiseless radiance scaled by the auto-exposure; with it, PSF blur,
-    shot and read noise and quantisation are applied (``rng`` draws the noise).
+    ``sensor`` (default ``SensorSpec()``) sets the auto-exposure and the PSF blur; with ``rng``, shot and
+    read noise and quantisation are added too. ``Frame.hit_l`` holds the ground point of every pixel.
     """
     R_cw = np.asarray(R_cw, dtype=float)
     p_w = np.asarray(p_w, dtype=float)
