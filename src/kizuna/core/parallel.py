@@ -66,6 +66,19 @@ def _run_processes(
     return results
 
 
+class _OneNumbaThread:
+    """Callable wrapper that runs func with numba's parallel loops limited to one thread."""
+
+    def __init__(self, func: Callable[[Any], Any]) -> None:
+        self.func = func
+
+    def __call__(self, task: Any) -> Any:
+        import numba
+
+        numba.set_num_threads(1)  # per calling thread; the process's thread pool is left as it is
+        return self.func(task)
+
+
 def _connect(address: str, timeout_s: float) -> Any:
     """Return a distributed.Client connected to ``address``, or raise InputError naming it."""
     from distributed import Client
@@ -95,19 +108,15 @@ def _run_dask(
     if address:
         client = _connect(address, connect_timeout_s)
     else:
-        import dask
-
-        # one task per core: numba's thread pool in each worker is held to one thread, as dask already
-        # does for OpenMP/BLAS, so that workers do not oversubscribe the cores
-        environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
-        environ["NUMBA_NUM_THREADS"] = 1
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-            cluster = LocalCluster(
-                n_workers=min(n_workers, len(tasks)),
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=":0",  # any free port: never clash with a running cluster
-            )
+        cluster = LocalCluster(
+            n_workers=min(n_workers, len(tasks)),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",  # any free port: never clash with a running cluster
+        )
+        # one task per core: as dask holds OpenMP/BLAS to one thread in its workers, hold numba's
+        # parallel loops to one thread too, so that the workers do not oversubscribe the cores
+        func = _OneNumbaThread(func)
         client = None
     try:
         if client is None:
