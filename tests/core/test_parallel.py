@@ -71,9 +71,16 @@ def test_dask_real_scheduler_and_worker(dask_cluster, monkeypatch):
 
 def test_dask_local_cluster(monkeypatch):
     monkeypatch.delenv(SCHEDULER_ENV, raising=False)
-    out = run_tasks(lambda x: (x + 1, os.getpid()), [1, 2, 3, 4], mode="dask", n_workers=2)
-    assert [v for v, _ in out] == [2, 3, 4, 5]
-    assert os.getpid() not in {pid for _, pid in out}
+    def task(x):
+        import numba
+
+        return x + 1, os.getpid(), numba.get_num_threads()
+
+    out = run_tasks(task, [1, 2, 3, 4], mode="dask", n_workers=2)
+    assert [v for v, _, _ in out] == [2, 3, 4, 5]
+    assert os.getpid() not in {pid for _, pid, _ in out}
+    # one task per core: numba's parallel loops run on one thread in each worker
+    assert {n for _, _, n in out} == {1}
 
 
 def test_dask_unreachable_scheduler_names_address(monkeypatch):
