@@ -71,6 +71,7 @@ def test_dask_real_scheduler_and_worker(dask_cluster, monkeypatch):
 
 def test_dask_local_cluster(monkeypatch):
     monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+
     def task(x):
         import numba
 
