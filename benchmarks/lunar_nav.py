@@ -104,8 +104,8 @@ def bench_landing_cli() -> None:
 def bench_baseline(seed: int) -> None:
     """The same descent navigated with and without crater fixes."""
     sc = Scenario().with_seed(seed)
-    with_fix = simulate_landing(sc, keep_frames=False)
-    without = simulate_landing(replace(sc, fix_altitudes_m=()), keep_frames=False)
+    with_fix = simulate_landing(replace(sc, example_frames=0))
+    without = simulate_landing(replace(sc, fix_altitudes_m=(), example_frames=0))
     line("crater_nav_final_error_seed", f"{seed} {with_fix.summary()['final_position_error_m']:.3f}", "m")
     e_without = without.summary()["final_position_error_m"]
     line("baseline_imu_altimeter_final_error_seed", f"{seed} {e_without:.3f}", "m")
@@ -120,8 +120,8 @@ def bench_availability(seeds: list[int]) -> None:
     for el in (3.0, 5.0, 10.0, 20.0, 45.0):
         att = acc = false = 0
         for seed in seeds:
-            sc = replace(Scenario().with_seed(seed), sun_elevation_deg=el)
-            s = simulate_landing(sc, keep_frames=False).summary()
+            sc = replace(Scenario().with_seed(seed), sun_elevation_deg=el, example_frames=0)
+            s = simulate_landing(sc).summary()
             att += s["fixes_attempted"]
             acc += s["fixes_accepted"]
             false += s["false_fixes"]

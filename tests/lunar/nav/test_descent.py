@@ -20,7 +20,7 @@ def small_scenario(seed: int = 3, **kw) -> Scenario:
         image_height_px=256,
         fix_altitudes_m=(9000.0, 3000.0, 900.0, 300.0),
         images_per_point=1,
-        keep_frames=1,
+        example_frames=1,
     ).with_seed(seed)
     return replace(sc, **kw)
 
@@ -58,7 +58,7 @@ def test_final_error_within_filter_uncertainty(run):
 def test_crater_fixes_beat_inertial_only(run):
     # The same run without image fixes: IMU and altimeter only. Horizontal errors then grow with the
     # initial 300 m dispersion that only the crater fixes can observe.
-    blind = simulate_landing(replace(small_scenario(), fix_altitudes_m=()), keep_frames=False)
+    blind = simulate_landing(replace(small_scenario(), fix_altitudes_m=(), example_frames=0))
     assert np.hypot(*run.final_error_l_m[:2]) < 0.1 * np.hypot(*blind.final_error_l_m[:2])
 
 
@@ -66,7 +66,7 @@ def test_wrong_map_is_never_used():
     # A map registered 3 km off (30 sigma of the initial position): every fix must be refused.
     sc = small_scenario(seed=4, map_error=MapErrorSpec(tie_sigma_m=3000.0, seed=11))
     assert np.linalg.norm(CraterMap(Terrain(sc.terrain), sc.map_error).tie_offset_m[:2]) > 1000.0
-    res = simulate_landing(sc, keep_frames=False)
+    res = simulate_landing(replace(sc, example_frames=0))
     s = res.summary()
     assert s["fixes_accepted"] == 0
     assert s["fixes_attempted"] == 4

@@ -79,7 +79,7 @@ def campaign_scenarios(
 
 def run_one(sc: Scenario) -> tuple[dict, pd.DataFrame]:
     """Simulate one run; return its summary and its fix table (the unit of work of a campaign)."""
-    res = simulate_landing(sc, keep_frames=False)
+    res = simulate_landing(replace(sc, example_frames=0))
     summary = res.summary()
     summary["final_error_x_m"], summary["final_error_y_m"], summary["final_error_z_m"] = map(
         float, res.final_error_l_m

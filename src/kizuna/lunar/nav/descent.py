@@ -66,7 +66,7 @@ class Scenario:
     init_attitude_sigma_deg: float = 0.05
     pixel_sigma_px: float = 1.0
     gate_prob: float = 0.9999
-    keep_frames: int = 3
+    example_frames: int = 3  # rendered frames kept with their fixes for the report
 
     def __post_init__(self) -> None:
         if not (0.0 < self.fov_deg < 180.0):
@@ -168,6 +168,7 @@ class LandingResult:
         false = [f for f in acc if _is_false_fix(f)]
         strict = [f for f in acc if _is_false_fix(f, strict=True)]
         lat = [f.latency_s for f in self.fixes if np.isfinite(f.latency_s)]
+        sun_az, sun_el = self.scenario.sun_azel_deg()
         return {
             "final_position_error_m": float(np.linalg.norm(self.final_error_l_m)),
             "final_horizontal_error_m": float(np.hypot(*self.final_error_l_m[:2])),
@@ -187,8 +188,8 @@ class LandingResult:
             ),
             "runtime_s": self.runtime_s,
             "seed": self.scenario.seed,
-            "sun_azimuth_deg": self.scenario.sun_azel_deg()[0],
-            "sun_elevation_deg": self.scenario.sun_azel_deg()[1],
+            "sun_azimuth_deg": sun_az,
+            "sun_elevation_deg": sun_el,
         }
 
 
@@ -230,9 +231,7 @@ def _pose_cov_from_filter(P: NDArray) -> NDArray[np.float64]:
     return P[np.ix_(idx, idx)]
 
 
-def simulate_landing(
-    sc: Scenario, progress: Callable[[float, str], None] | None = None, keep_frames: bool = True
-) -> LandingResult:
+def simulate_landing(sc: Scenario, progress: Callable[[float, str], None] | None = None) -> LandingResult:
     """Simulate one landing of the scenario; ``progress(fraction, text)`` is called as it goes."""
     t_start = time.perf_counter()
     rng = np.random.default_rng([sc.seed, 20240120])
@@ -278,9 +277,9 @@ def simulate_landing(
     fixes: list[FixRecord] = []
     frames: list[tuple[Frame, FixOutcome]] = []
     keep_at = set()
-    if keep_frames and fix_steps:
+    if sc.example_frames > 0 and fix_steps:
         ordered = sorted(fix_steps)
-        picks = np.linspace(0, len(ordered) - 1, min(sc.keep_frames, len(ordered))).round().astype(int)
+        picks = np.linspace(0, len(ordered) - 1, min(sc.example_frames, len(ordered))).round().astype(int)
         keep_at = {ordered[i] for i in picks}
     k = 0
     event_steps = sorted(

@@ -36,8 +36,9 @@ def true_craters_in_view(terrain: Terrain, frame: Frame, min_diameter_px: float 
     hit = hit[np.isfinite(hit[:, 0])]
     x0, y0 = hit[:, 0].min(), hit[:, 1].min()
     x1, y1 = hit[:, 0].max(), hit[:, 1].max()
-    rng = np.linalg.norm(hit - frame.p_w, axis=1).max()
-    d_min = min_diameter_px * np.linalg.norm(frame.p_w - hit.mean(axis=0)) / frame.camera.fx * 0.5
+    max_range_m = np.linalg.norm(hit - frame.p_w, axis=1).max()
+    # query down to half the size threshold at the mean range, so that nearer craters are not missed
+    d_min = 0.5 * min_diameter_px * np.linalg.norm(frame.p_w - hit.mean(axis=0)) / frame.camera.fx
     c = terrain.craters(x0, x1, y0, y1, d_min)
     if c.empty:
         return pd.DataFrame({"x_px": [], "y_px": [], "a_px": []})
@@ -51,7 +52,7 @@ def true_craters_in_view(terrain: Terrain, frame: Frame, min_diameter_px: float 
         & (out.x_px + out.a_px <= frame.camera.width - 0.5)
         & (out.y_px + out.a_px <= frame.camera.height - 0.5)
     ).to_numpy()
-    inside &= np.linalg.norm(X - frame.p_w, axis=1) <= rng
+    inside &= np.linalg.norm(X - frame.p_w, axis=1) <= max_range_m
     out = out[inside & (2.0 * out.a_px >= min_diameter_px)]
     return out.reset_index(drop=True)
 
