@@ -56,7 +56,17 @@ def detect(
             help="Image direction the light comes from (deg from +x toward +y, y down); estimated if omitted."
         ),
     ] = None,
-    threshold: Annotated[float, typer.Option(help="Minimum detection score.")] = DetectorSpec.threshold,
+    threshold: Annotated[
+        float, typer.Option(help="Minimum shading-signature strength of a candidate.")
+    ] = DetectorSpec.threshold,
+    min_probability: Annotated[
+        float | None,
+        typer.Option(help="Minimum crater probability (0-1) to keep a candidate; default the model's own."),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Candidate classifier (JSON) to use instead of the shipped one."),
+    ] = None,
     min_radius_px: Annotated[
         float, typer.Option(help="Smallest crater radius to look for (px, >= 2).")
     ] = DetectorSpec.min_radius_px,
@@ -73,7 +83,11 @@ def detect(
         raise InputError(f"--sun-azimuth-deg {sun_azimuth_deg}: expected a finite angle in degrees")
     if max_radius_px is not None and not (math.isfinite(max_radius_px) and max_radius_px > min_radius_px):
         raise InputError(f"--max-radius-px {max_radius_px}: expected a radius above --min-radius-px")
-    spec = DetectorSpec(min_radius_px=min_radius_px, max_radius_px=max_radius_px, threshold=threshold)
+    spec = DetectorSpec(
+        min_radius_px=min_radius_px, max_radius_px=max_radius_px, threshold=threshold,
+        min_probability=min_probability, model_path=None if model is None else str(model),
+    )  # fmt: skip
+    spec.model()  # a bad model file is reported before any work
     img = read_image(image)
     if img.ndim != 2:
         raise InputError(f"{image}: image array of shape {img.shape}; expected a 2-D grayscale image")

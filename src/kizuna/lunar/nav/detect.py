@@ -9,14 +9,17 @@ the rim the flanks do the opposite. The detector
 2. evaluates a Haar-like signature filter (box sums on an integral image; dark-bright inside, bright-dark
    outside, weighted so that a plain brightness gradient gives zero) over a pyramid of scales;
 3. keeps local maxima in position and scale, suppresses duplicates;
-4. refines each crater on the full-resolution image by locating the rim edge along rays (bright-to-dark
-   on the far side, dark-to-bright on the near side) and fitting a circle, and keeps it only when the
-   median rim-edge contrast on both sides reaches ``edge_threshold`` (a phantom made of a neighbour's
-   shading has a rim on one side only).
+4. refines each candidate on the full-resolution image by locating the rim edge along rays
+   (bright-to-dark on the far side, dark-to-bright on the near side) and fitting a circle;
+5. gives each refined candidate the probability of being a crater from a small tree ensemble over how
+   the rim fits, its contrast on both sides and the signature (:mod:`kizuna.lunar.nav.detect_model`), and
+   keeps the likely ones (a phantom made of a neighbour's shading has a rim on one side only, a worn
+   crater at high Sun a faint rim all round).
 
 Output conventions: centre (x right, y down, pixel centres at integer coordinates), semi-axes a >= b (px)
-and the angle from +x to the a axis toward +y (rad), and a score (signature strength over local
-brightness). The filters and rim search are numba loops written by hand: no library detects craters.
+and the angle from +x to the a axis toward +y (rad), and a score: the crater probability (or, with the
+classifier off, the signature strength over local brightness). The filters and rim search are numba
+loops written by hand: no library detects craters.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numba as nb
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
 from kizuna.errors import InputError
 
@@ -39,24 +43,50 @@ DETECTION_COLUMNS = ["x_px", "y_px", "a_px", "b_px", "theta_rad", "score"]
 # -+1.325 r. W_OUTER = 1 / 1.65 makes the response to a linear brightness ramp exactly zero.
 _IN0, _IN1, _OUT0, _OUT1, _HALF_H = 0.15, 0.85, 1.05, 1.60, 0.55
 W_OUTER = 1.0 / 1.65
+N_REFINED = 10  # columns of a refined candidate (see _refine_kernel)
 
 
 @dataclass(frozen=True)
 class DetectorSpec:
-    """Detector settings: radius range (px), score threshold, scales per octave, rim refinement."""
+    """Detector settings: radius range (px), signature threshold of a candidate, scales per octave, rim
+    refinement and its two-sided edge threshold, the candidate classifier, and the most candidates
+    (strongest signatures first) refined per image.
+
+    With ``classify`` (the default; it needs ``refine``) each refined candidate gets the probability of
+    being a crater from the candidate model (:mod:`kizuna.lunar.nav.detect_model`; ``model_path`` names a
+    retrained one) and is kept when it reaches ``min_probability`` (None: the model's own); the ``score``
+    column is then that probability. Without it candidates are kept by ``threshold`` and
+    ``edge_threshold`` alone, and ``score`` is the signature strength.
+    """
 
     min_radius_px: float = 4.0
     max_radius_px: float | None = None
-    threshold: float = 1.0
+    threshold: float = 0.5
     scales_per_octave: int = 4
     refine: bool = True
-    edge_threshold: float = 0.05
+    edge_threshold: float = 0.0
+    classify: bool = True
+    min_probability: float | None = None
+    model_path: str | None = None
+    max_candidates: int = 2000
 
     def __post_init__(self) -> None:
         if self.min_radius_px < 2.0:
             raise InputError(f"min_radius_px={self.min_radius_px}: expected >= 2 px")
         if self.threshold <= 0:
             raise InputError(f"threshold={self.threshold}: expected a positive score")
+        if self.min_probability is not None and not (0.0 <= self.min_probability <= 1.0):
+            raise InputError(f"min_probability={self.min_probability}: expected a probability in [0, 1]")
+        if self.max_candidates < 1:
+            raise InputError(f"max_candidates={self.max_candidates}: expected at least 1")
+        if self.classify and not self.refine:
+            raise InputError("classify needs refine: the candidate classifier uses the rim fit")
+
+    def model(self):
+        """Return the candidate classifier these settings use (the shipped one unless model_path)."""
+        from kizuna.lunar.nav.detect_model import CandidateModel, default_model
+
+        return default_model() if self.model_path is None else CandidateModel.load(self.model_path)
 
 
 @nb.njit(cache=True, parallel=True)
@@ -205,17 +235,18 @@ def _pyramid_candidates(turned: NDArray, spec: DetectorSpec, max_r: float):
 
 
 @nb.njit(cache=True)
-def _suppress_kernel(c, order):
+def _suppress_kernel(c, order, nb_ptr, nb_idx):
+    """Greedy suppression in the given order; neighbours of i are nb_idx[nb_ptr[i]:nb_ptr[i + 1]]."""
     n = order.size
     keep = np.zeros(n, dtype=np.bool_)
-    kept = np.empty(n, dtype=np.int64)
-    nk = 0
     for oi in range(n):
         i = order[oi]
         x, y, r = c[i, 0], c[i, 1], c[i, 2]
         ok = True
-        for q in range(nk):
-            j = kept[q]
+        for q in range(nb_ptr[i], nb_ptr[i + 1]):
+            j = nb_idx[q]
+            if not keep[j]:
+                continue
             rj = c[j, 2]
             d = math.hypot(x - c[j, 0], y - c[j, 1])
             lo = min(r, rj)
@@ -225,14 +256,29 @@ def _suppress_kernel(c, order):
                 break
         if ok:
             keep[i] = True
-            kept[nk] = i
-            nk += 1
     return keep
+
+
+def _suppression_mask(c: NDArray, key: NDArray) -> NDArray[np.bool_]:
+    """Which rows (x, y, r, ...) survive greedy suppression in decreasing key: a row is dropped when a
+    kept one of similar size (ratio < 1.8) lies within 0.7 of the larger radius (a duplicate)."""
+    if len(c) == 0:
+        return np.zeros(0, dtype=bool)
+    # a row can only be suppressed by rows within 0.7 x 1.8 = 1.26 of its own radius: find those once
+    # with a k-d tree instead of comparing every pair
+    tree = cKDTree(c[:, :2])
+    lists = tree.query_ball_point(c[:, :2], 1.26 * c[:, 2] + 1e-9)
+    ptr = np.zeros(len(c) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum([len(v) for v in lists])
+    idx = np.fromiter((j for v in lists for j in v), dtype=np.int64, count=int(ptr[-1]))
+    return _suppress_kernel(
+        np.ascontiguousarray(c[:, :3], dtype=np.float64), np.argsort(-key, kind="stable"), ptr, idx
+    )
 
 
 def _suppress(c: NDArray) -> NDArray:
     """Greedy suppression: drop a candidate near a stronger one of similar size (a duplicate)."""
-    return c[_suppress_kernel(np.ascontiguousarray(c), np.argsort(-c[:, 3], kind="stable"))]
+    return c[_suppression_mask(c, c[:, 3])]
 
 
 @nb.njit(cache=True)
@@ -346,18 +392,22 @@ def _median_side(buf, w, m, far):
     return np.median(vals[:n])
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, parallel=True)
 def _refine_kernel(img, cands, n_rays):
     """Refine candidates (x, y, r, score) by rim-edge fitting; add the median rim-edge strength on the
-    far and near side (columns 4, 5); rows that fail get NaN."""
-    out = np.full((cands.shape[0], 6), np.nan)
-    buf = np.empty((n_rays, 4))
-    for q in range(cands.shape[0]):
+    far and near side (columns 4, 5), the fraction of rays whose edge fits the circle (6), the RMS fit
+    residual over the radius (7), the fitted over the candidate radius (8) and the centre shift over the
+    radius (9); rows that fail get NaN."""
+    out = np.full((cands.shape[0], N_REFINED), np.nan)
+    for q in nb.prange(cands.shape[0]):
+        buf = np.empty((n_rays, 4))
         x, y, r = cands[q, 0], cands[q, 1], cands[q, 2]
         xc, yc, rc = x, y, r
         ok = False
         far = 0.0
         near = 0.0
+        frac = 0.0
+        resid = 0.0
         for _ in range(4):
             m = _rim_points(img, xc, yc, rc, n_rays, buf)
             if m < 8:
@@ -381,6 +431,13 @@ def _refine_kernel(img, cands, n_rays):
             xc, yc, rc = fx, fy, fr
             far = _median_side(buf, w, m, True)
             near = _median_side(buf, w, m, False)
+            frac = n_in / m
+            ss = 0.0
+            for i in range(m):
+                if w[i] > 0.0:
+                    d = math.hypot(px[i] - fx, py[i] - fy) - fr
+                    ss += d * d
+            resid = math.sqrt(ss / n_in) / max(fr, 1e-9)
             ok = True
             if moved < 0.05 * rc:  # converged
                 break
@@ -391,6 +448,10 @@ def _refine_kernel(img, cands, n_rays):
             out[q, 3] = cands[q, 3]
             out[q, 4] = far
             out[q, 5] = near
+            out[q, 6] = frac
+            out[q, 7] = resid
+            out[q, 8] = rc / r
+            out[q, 9] = math.hypot(xc - x, yc - y) / r
     return out
 
 
@@ -416,7 +477,15 @@ def estimate_sun_azimuth(image: NDArray, n_azimuths: int = 16) -> float:
     if f > 1:
         h2, w2 = img.shape[0] // f * f, img.shape[1] // f * f
         img = img[:h2, :w2].reshape(h2 // f, f, w2 // f, f).mean(axis=(1, 3))
-    spec = DetectorSpec(min_radius_px=3.0, max_radius_px=0.2 * min(img.shape))
+    # the signature and the two-sided rim check alone: light from a wrong direction leaves few two-sided
+    # rims, which is what this measures (the classifier's features assume the right direction)
+    spec = DetectorSpec(
+        min_radius_px=3.0,
+        max_radius_px=0.2 * min(img.shape),
+        threshold=1.0,
+        edge_threshold=0.05,
+        classify=False,
+    )
     scores = np.empty(n_azimuths)
     for k in range(n_azimuths):
         cands, _, _ = _detect(img, 2 * math.pi * k / n_azimuths, spec)
@@ -434,26 +503,48 @@ def _normalise(img: NDArray) -> NDArray[np.float64]:
     return (img - lo) / max(hi - lo, 1e-12)
 
 
-def _detect(img: NDArray, az: float, spec: DetectorSpec) -> tuple[NDArray, NDArray, tuple]:
-    """Detect on a normalised image with light from image direction az (rad).
+def _candidates(img: NDArray, az: float, spec: DetectorSpec) -> tuple[NDArray, tuple]:
+    """Candidates on a normalised image with light from image direction az (rad), before selection.
 
-    Returns candidate rows (x, y, r, score) in turned coordinates, their rim-edge strengths, and the
-    turning frame (cx, cy, ux, uy, vx, vy, ox, oy).
+    Returns refined rows (see :func:`_refine_kernel`; unrefined rows (x, y, r, score) padded with NaN
+    when ``spec.refine`` is off) in turned coordinates, and the turning frame (cx, cy, ux, uy, vx, vy,
+    ox, oy).
     """
     turned, frame = _turned(img, az)
     max_r = spec.max_radius_px or 0.25 * min(img.shape)
     cands = _pyramid_candidates(turned, spec, max_r)
     if len(cands):
         cands = _suppress(cands)
-    edges = np.full((len(cands), 2), np.nan)
+    if len(cands) > spec.max_candidates:  # the strongest signatures; the rest are nearly all noise
+        cands = cands[np.argsort(-cands[:, 3], kind="stable")[: spec.max_candidates]]
     if spec.refine and len(cands):
-        refined = _refine(turned, cands)
+        return _refine(turned, cands), frame
+    out = np.full((len(cands), N_REFINED), np.nan)
+    out[:, :4] = cands
+    return out, frame
+
+
+def _detect(img: NDArray, az: float, spec: DetectorSpec) -> tuple[NDArray, NDArray, tuple]:
+    """Detect on a normalised image with light from image direction az (rad).
+
+    Returns candidate rows (x, y, r, score) in turned coordinates, their rim-edge strengths, and the
+    turning frame (cx, cy, ux, uy, vx, vy, ox, oy).
+    """
+    refined, frame = _candidates(img, az, spec)
+    if spec.refine and len(refined):
+        # the rim fit may move a radius out of the range asked for
+        max_r = spec.max_radius_px or 0.25 * min(img.shape)
+        refined = refined[(refined[:, 2] >= spec.min_radius_px) & (refined[:, 2] <= max_r)]
+        if spec.classify:
+            from kizuna.lunar.nav.detect_model import candidate_features
+
+            model = spec.model()
+            p_min = model.min_probability if spec.min_probability is None else spec.min_probability
+            refined[:, 3] = model.probability(candidate_features(refined))  # before any selection
+            refined = refined[refined[:, 3] >= p_min]
         refined = refined[np.minimum(refined[:, 4], refined[:, 5]) >= spec.edge_threshold]
-        keep = _suppress_kernel(
-            np.ascontiguousarray(refined[:, :4]), np.argsort(-refined[:, 3], kind="stable")
-        )
-        cands, edges = refined[keep, :4], refined[keep, 4:6]
-    return cands, edges, frame
+        refined = refined[_suppression_mask(refined, refined[:, 3])]
+    return refined[:, :4], refined[:, 4:6], frame
 
 
 def _as_image(image: NDArray) -> NDArray[np.float64]:
@@ -473,11 +564,13 @@ def detect_craters(
     """Detect craters in a grayscale image (any scale of brightness); return a table of ellipses.
 
     ``sun_azimuth_deg`` is the image direction from which light comes (deg from +x toward +y); when it is
-    None it is estimated. Columns: x_px, y_px, a_px, b_px, theta_rad, score (see the module docstring),
-    and edge_far, edge_near: the median rim-edge contrast (normalised brightness) on the sides away from
-    and toward the light.
+    None it is estimated. Columns: x_px, y_px, a_px, b_px, theta_rad, score (the crater probability, see
+    the module docstring), and edge_far, edge_near: the median rim-edge contrast (normalised brightness)
+    on the sides away from and toward the light.
     """
     spec = spec or DetectorSpec()
+    if spec.classify:
+        spec.model()  # a missing or malformed model file is reported before any work
     img = _normalise(_as_image(image))
     if sun_azimuth_deg is None:
         sun_azimuth_deg = estimate_sun_azimuth(img)

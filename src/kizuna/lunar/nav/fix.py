@@ -88,13 +88,16 @@ def crater_fix(
     gate_prob: float = 0.9999,
     rng: np.random.Generator | None = None,
     common_shift_px: float = 1.0,
+    max_detections: int = 300,
 ) -> FixOutcome:
     """Run detection, map query, matching and pose for one image (frame L, m; pose covariance as in pose.py).
 
     ``ground_z_m`` is the onboard estimate of the ground height (m, L) below the predicted position; it
     fixes the map query box together with the predicted footprint grown by 3 sigma of position.
     ``common_shift_px`` is the sigma (px) of the offset shared by all detected centres (see
-    :func:`with_common_shift`).
+    :func:`with_common_shift`). Matching uses the ``max_detections`` most likely craters: a fix's error
+    is set by what all craters share (attitude, common offset, map), not by their number beyond a few
+    hundred, while matching time grows with it.
     """
     P = np.asarray(P_pose_pred, dtype=float)
     if P.shape != (6, 6):
@@ -122,7 +125,13 @@ def crater_fix(
 
     if len(det) < 5 or len(cmap) < 5:
         return no_fix(f"too few craters (detected {len(det)}, mapped {len(cmap)})")
-    D = det[["x_px", "y_px", "a_px", "b_px", "theta_rad"]].to_numpy()
+    # Detections too small to be in the map cannot match (half the smallest mapped size at the centre's
+    # scale: the slant of the view makes far craters smaller); of the rest, the most likely (detections
+    # come sorted by decreasing score). det keeps every detection; det_idx indexes it.
+    usable = np.flatnonzero(2.0 * det["a_px"].to_numpy() * gsd_centre >= 0.5 * d_min)[:max_detections]
+    if len(usable) < 5:
+        return no_fix(f"too few craters of mapped size (detected {len(usable)} of {len(det)})")
+    D = det[["x_px", "y_px", "a_px", "b_px", "theta_rad"]].to_numpy()[usable]
     Xc = cmap[["x_m", "y_m", "z_m"]].to_numpy()
     radii = 0.5 * cmap["diameter_m"].to_numpy()
     cat_sigma = cmap["sigma_m"].to_numpy()
@@ -137,13 +146,13 @@ def crater_fix(
     )  # fmt: skip
     timings["pose"] = time.perf_counter() - t3
     if fix is None:
-        return no_fix("pose failed or disagreed with the prediction", m.det_idx, m.cat_idx)
+        return no_fix("pose failed or disagreed with the prediction", usable[m.det_idx], m.cat_idx)
     fix = with_common_shift(fix, Xc[m.cat_idx[fix.inliers]], camera, common_shift_px)
     return FixOutcome(
         fix,
         det,
         cmap,
-        m.det_idx[fix.inliers],
+        usable[m.det_idx[fix.inliers]],
         m.cat_idx[fix.inliers],
         gsd_centre,
         onboard_time(),
