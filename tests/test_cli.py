@@ -225,6 +225,10 @@ def test_tiny_image_and_bad_options(tmp_path: Path) -> None:
     good = write_png8(tmp_path / "craters.png", render_craters())
     _assert_input_error(run("lunar", "detect", good, "--out", out, "--threshold", "-1"), "threshold")
     _assert_input_error(run("lunar", "detect", good, "--out", out, "--sun-azimuth-deg", "nan"), "azimuth")
+    _assert_input_error(run("lunar", "detect", good, "--out", out, "--min-probability", "2"), "probability")
+    bad_model = tmp_path / "model.json"
+    bad_model.write_text('{"format": "something else"}')
+    _assert_input_error(run("lunar", "detect", good, "--out", out, "--model", bad_model), "model.json")
     assert not out.exists()
 
 

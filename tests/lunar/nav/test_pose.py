@@ -236,3 +236,34 @@ def test_bad_input_raises_input_error() -> None:
         estimate_pose(np.zeros((5, 2)), np.zeros((5, 3)), cam, R_prior=np.eye(3))
     with pytest.raises(InputError, match="delta"):
         pose_compose(np.eye(3), np.zeros(3), np.zeros(5))
+
+
+def test_size_dependent_centre_noise_keeps_the_fix_consistent_and_better() -> None:
+    # Centres of large craters wander by a share of their radius (10 % here, per axis) while small ones
+    # are good to about a pixel. Weighting by sigma^2 = sigma_px^2 + (sigma_rel a)^2 (the best linear
+    # unbiased estimate for that noise, Gauss-Markov) keeps the fix error within its covariance
+    # (chi-square, 6 dof) and makes it smaller than weighting every centre alike.
+    cam = Camera.from_fov(1024, 1024, 40.0)
+    R, p = _view(10.0)
+    P = np.diag([1e-2] * 3 + [200.0] * 3) ** 2
+    d2, err = [], {0.1: [], 0.0: []}
+    for seed in range(40):
+        rng = np.random.default_rng(100 + seed)
+        X = _ground_points(cam, R, p, rng.uniform(40, 983, (24, 2)), rng)
+        a = np.where(np.arange(24) < 12, 4.0, 80.0)  # 12 small craters, 12 large ones (px)
+        noise = rng.normal(0.0, 1.0, (24, 2)) * np.hypot(1.0, 0.1 * a)[:, None]
+        det = np.c_[cam.project(X, R, p) + noise, a, a, np.zeros(24)]
+        m = _match_result(np.arange(24), np.arange(24), R, p)
+        for rel in (0.1, 0.0):
+            fix = pose_from_matches(m, det, X, cam, R, p, P, rng=0, sigma_rel=rel, ransac_threshold_px=100.0)
+            assert fix is not None
+            e = pose_difference(R, p, fix.R_cw, fix.p_w)
+            err[rel].append(float(np.linalg.norm(e[3:])))
+            if rel > 0:
+                d2.append(float(e @ np.linalg.solve(fix.cov, e)))
+    assert max(d2) < chi2.ppf(0.9999, 6)
+    # consistent on average: the mean of a chi-square with 6 dof is 6 (loose bounds for 40 draws)
+    assert 3.0 < np.mean(d2) < 9.0
+    assert np.median(err[0.1]) < 0.8 * np.median(err[0.0])
+    with pytest.raises(InputError, match="sigma_rel"):
+        pose_from_matches(m, det, X, cam, R, p, P, rng=0, sigma_rel=-0.1)

@@ -506,13 +506,17 @@ def pose_from_matches(
     gate_prob: float = 0.999,
     rng: int | np.random.Generator | None = None,
     cat_sigma_m: ArrayLike = 0.0,
+    sigma_rel: float = 0.0,
 ) -> PoseFix | None:
     """Estimate the pose (L, m) from crater matches; None if it fails or disagrees with the prior pose.
 
     The detected ellipse centres are corrected for the perspective offset between an ellipse centre and
     the image of the rim centre (``match.centre_bias_px``) and paired with the catalogue rim centres; the
     pose refined by the association seeds the RANSAC. ``cat_sigma_m`` (scalar or one per catalogue row):
-    isotropic 1-sigma error of the catalogue rim centres (m), added to each point's pixel noise. The fix
+    isotropic 1-sigma error of the catalogue rim centres (m), added to each point's pixel noise.
+    ``sigma_rel``: the part of a detected centre's noise that grows with the crater, as a fraction of its
+    semi-major axis (a rim fit on a large, worn rim wanders by a share of its radius), added in
+    quadrature to ``sigma_px``. The fix
     is rejected when ``delta^T (P_prior + cov)^-1 delta`` exceeds the chi-square quantile ``gate_prob``
     (6 dof), with ``delta = fix (-) prior`` in the module convention.
     """
@@ -534,13 +538,18 @@ def pose_from_matches(
         raise InputError("cat_sigma_m: expected finite values >= 0 (m), a scalar or one per crater")
     if match.det_idx.size < min_inliers:
         return None
+    if not (np.isfinite(sigma_rel) and sigma_rel >= 0):
+        raise InputError(f"sigma_rel={sigma_rel}: expected a fraction >= 0 of the semi-major axis")
     uv = det[match.det_idx, :2] - match.centre_bias_px
     Xm = Xc[match.cat_idx]
-    sig: float | NDArray[np.float64] = sigma_px
+    var_px = np.full(len(uv), sigma_px**2)
+    if sigma_rel > 0 and det.shape[1] >= 3:
+        var_px += (sigma_rel * det[match.det_idx, 2]) ** 2
     if np.any(cat_var[match.cat_idx] > 0):
         # Map error seen in the image: sigma_X^2 |d uv / d X_w|_F^2 / 2 per coordinate.
         _, Jm, _ = projection_jacobian(Xm, camera, match.R_cw, match.p_w)
-        sig = np.sqrt(sigma_px**2 + 0.5 * cat_var[match.cat_idx] * np.sum(Jm[:, :, 3:] ** 2, (1, 2)))
+        var_px += 0.5 * cat_var[match.cat_idx] * np.sum(Jm[:, :, 3:] ** 2, (1, 2))
+    sig = np.sqrt(var_px)
     fix = estimate_pose(
         uv,
         Xm,
