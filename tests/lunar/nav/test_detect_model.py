@@ -83,7 +83,7 @@ def test_shipped_model_was_trained_on_terrains_the_tests_and_benchmarks_do_not_u
     assert m.provenance["candidates"] > 10_000
 
 
-def test_features_are_scale_free_in_brightness_contrast_units() -> None:
+def test_features_do_not_depend_on_position() -> None:
     # Rows as _refine_kernel writes them: x, y, r, score, far, near, inlier fraction, residual/r,
     # radius ratio, shift/r. Position never enters; radius only through its log.
     rows = np.array([[10.0, 20.0, 8.0, 2.0, 0.2, 0.1, 0.9, 0.05, 1.1, 0.1],

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numba as nb
 import numpy as np
@@ -34,6 +35,9 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from kizuna.errors import InputError
+
+if TYPE_CHECKING:
+    from kizuna.lunar.nav.detect_model import CandidateModel
 
 __all__ = ["DetectorSpec", "detect_craters", "estimate_sun_azimuth", "DETECTION_COLUMNS"]
 
@@ -82,7 +86,7 @@ class DetectorSpec:
         if self.classify and not self.refine:
             raise InputError("classify needs refine: the candidate classifier uses the rim fit")
 
-    def model(self):
+    def model(self) -> CandidateModel:
         """Return the candidate classifier these settings use (the shipped one unless model_path)."""
         from kizuna.lunar.nav.detect_model import CandidateModel, default_model
 

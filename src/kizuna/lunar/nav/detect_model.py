@@ -2,7 +2,7 @@
 
 The shading signature and the rim fit of :mod:`kizuna.lunar.nav.detect` find nearly every crater, but
 at high Sun a worn crater and a phantom made of a neighbour's shading or the background look alike to
-any single threshold. A small gradient-boosted tree ensemble on ten scale-free features of each candidate
+any single threshold. A small gradient-boosted tree ensemble on ten features of each candidate
 (signature score, rim-edge contrast on both sides, how well the rim fits a circle, how far the fit moved,
 and the image's typical rim contrast) gives each candidate a probability of being a crater.
 
@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -237,7 +238,7 @@ def train_candidate_model(
     return from_sklearn(clf, X[:1], min_probability, provenance), info
 
 
-def from_sklearn(clf, X_one: NDArray, min_probability: float, provenance: dict) -> CandidateModel:
+def from_sklearn(clf: Any, X_one: NDArray, min_probability: float, provenance: dict) -> CandidateModel:
     """Return the CandidateModel of a fitted binary scikit-learn GradientBoostingClassifier.
 
     ``X_one`` is any one feature row: the ensemble's constant term is read from the public decision
