@@ -87,7 +87,6 @@ def detect(
         min_radius_px=min_radius_px, max_radius_px=max_radius_px, threshold=threshold,
         min_probability=min_probability, model_path=None if model is None else str(model),
     )  # fmt: skip
-    spec.model()  # a bad model file is reported before any work
     img = read_image(image)
     if img.ndim != 2:
         raise InputError(f"{image}: image array of shape {img.shape}; expected a 2-D grayscale image")
