@@ -24,6 +24,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lunar_nav.py
+	$(BIN)/python benchmarks/lunar_identify.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

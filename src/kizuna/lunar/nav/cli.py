@@ -19,7 +19,7 @@ from kizuna.core.progress import progress_bar
 from kizuna.errors import InputError
 from kizuna.lunar.nav.detect import DETECTION_COLUMNS, DetectorSpec, detect_craters
 
-__all__ = ["app", "detect", "land", "campaign"]
+__all__ = ["app", "detect", "land", "campaign", "identify_cmd"]
 
 app = typer.Typer(
     help="Crater-based lunar landing navigation: simulate landings and campaigns, detect craters.",
@@ -230,3 +230,65 @@ def campaign(
         f"{summary['final_position_error_m_p95']:.2f} m, {summary['false_fixes']} false fixes, "
         f"{time.perf_counter() - t0:.0f} s -> {out}/report.html"
     )
+
+
+@app.command("identify")
+def identify_cmd(
+    catalog: Annotated[
+        list[Path],
+        typer.Option(
+            "--catalog",
+            help="Crater catalogue CSV (id,lat_deg,lon_deg,diam_km[,elev_m], or the Head 2010 / LROC lists "
+            "as staged); repeat to combine several.",
+        ),
+    ],
+    detections: Annotated[
+        Path, typer.Option(help="Detected ellipses: CSV x_px,y_px,a_px,b_px,theta_rad (kizuna lunar detect).")
+    ],
+    camera: Annotated[
+        Path,
+        typer.Option(
+            help='Camera JSON: {"width","height","fov_deg"} or {"fx","fy","cx","cy","width","height"}.'
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Result JSON to write.")],
+    attitude_prior: Annotated[
+        Path | None,
+        typer.Option(help='Attitude prior JSON: {"R_cam_from_me": 3x3, "sigma_deg": S}.'),
+    ] = None,
+    cache: Annotated[
+        bool, typer.Option(help="Keep the catalogue's identification index in the on-disk cache.")
+    ] = True,
+) -> None:
+    """Identify detected craters in a catalogue with no position prior; write the pose (MOON_ME, m)."""
+    from kizuna.core.io import write_json
+    from kizuna.lunar.nav.id_index import load_or_build_index, read_id_catalog
+    from kizuna.lunar.nav.id_io import read_attitude_prior, read_camera, read_detections
+    from kizuna.lunar.nav.identify import IdResult, identify
+
+    det = read_detections(detections)
+    cam = read_camera(camera)
+    prior = None if attitude_prior is None else read_attitude_prior(attitude_prior)
+    cat = read_id_catalog(catalog)
+    if cat.merged:
+        _say(f"{len(cat.merged)} near-duplicate catalogue entries merged (first: {cat.merged[0][0]} into "
+             f"{cat.merged[0][1]})")  # fmt: skip
+    if len(det) < 3:  # nothing to identify: no index needed
+        result = IdResult("no_fix", f"{len(det)} detections: at least 3 are needed")
+    else:
+        index = load_or_build_index(cat, cache=cache, log=_say)
+        result = identify(det, cam, index, prior)
+    write_json(out, result.to_json())
+    if result.status == "ok":
+        lat, lon = _latlon_deg(result.position_m)
+        alt_km = (float((result.position_m**2).sum()) ** 0.5 - 1_737_400.0) / 1e3
+        where = f"over {lat:.3f} deg, {lon:.3f} deg at {alt_km:.1f} km, {result.n_matches} craters matched"
+    else:
+        where = f"no fix ({result.reason})"
+    _say(f"kizuna lunar identify: {len(det)} detections, {where}, {result.elapsed_s:.2f} s -> {out}")
+
+
+def _latlon_deg(r_me: object) -> tuple[float, float]:
+    """Planetocentric latitude and east longitude (deg) of a MOON_ME position."""
+    x, y, z = (float(v) for v in r_me)  # type: ignore[union-attr]
+    return math.degrees(math.atan2(z, math.hypot(x, y))), math.degrees(math.atan2(y, x))
