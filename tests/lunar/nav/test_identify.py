@@ -230,8 +230,11 @@ def test_cli_identifies_a_view(index, catalogue_paths, tmp_path):
     for p in catalogue_paths:
         args += ["--catalog", str(p)]
     out = tmp_path / "res.json"
-    proc = _run(*args, "--attitude-prior", str(tmp_path / "prior.json"), "--out", str(out), env_cache=cache)
+    png = tmp_path / "matches.png"
+    args += ["--attitude-prior", str(tmp_path / "prior.json"), "--out", str(out), "--plot", str(png)]
+    proc = _run(*args, env_cache=cache)
     assert proc.returncode == 0, proc.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = json.loads(out.read_text())
     assert res["status"] == "ok"
     assert np.linalg.norm(np.array(res["position_m"]) - r) <= 3.0 * v.gsd_m

@@ -259,6 +259,10 @@ def identify_cmd(
     cache: Annotated[
         bool, typer.Option(help="Keep the catalogue's identification index in the on-disk cache.")
     ] = True,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Also write a PNG of the detections and the identified catalogue rims."),
+    ] = None,
 ) -> None:
     """Identify detected craters in a catalogue with no position prior; write the pose (MOON_ME, m)."""
     from kizuna.core.io import write_json
@@ -273,11 +277,17 @@ def identify_cmd(
     if cat.merged:
         _say(f"{len(cat.merged)} near-duplicate catalogue entries merged (first: {cat.merged[0][0]} into "
              f"{cat.merged[0][1]})")  # fmt: skip
+    index = None
     if len(det) < 3:  # nothing to identify: no index needed
         result = IdResult("no_fix", f"{len(det)} detections: at least 3 are needed")
     else:
         index = load_or_build_index(cat, cache=cache, log=_say)
         result = identify(det, cam, index, prior)
+    if plot is not None:
+        from kizuna.core.io import write_png
+        from kizuna.lunar.nav.id_io import identification_figure
+
+        write_png(plot, identification_figure(det, cam, result, index), dpi=160)
     write_json(out, result.to_json())
     if result.status == "ok":
         lat, lon = _latlon_deg(result.position_m)

@@ -22,9 +22,17 @@ from numpy.typing import NDArray
 
 from kizuna.core.camera import Camera
 from kizuna.errors import InputError
-from kizuna.lunar.nav.identify import AttitudePrior
+from kizuna.lunar.nav.conics import project_circles
+from kizuna.lunar.nav.id_index import CraterIndex
+from kizuna.lunar.nav.identify import AttitudePrior, IdResult
 
-__all__ = ["DETECTION_FIELDS", "read_detections", "read_camera", "read_attitude_prior"]
+__all__ = [
+    "DETECTION_FIELDS",
+    "read_detections",
+    "read_camera",
+    "read_attitude_prior",
+    "identification_figure",
+]
 
 DETECTION_FIELDS = ["x_px", "y_px", "a_px", "b_px", "theta_rad"]
 
@@ -126,3 +134,48 @@ def read_attitude_prior(path: str | os.PathLike[str]) -> AttitudePrior:
         return AttitudePrior(R, sigma)
     except InputError as exc:
         raise InputError(f"{p}: {exc}") from exc
+
+
+def identification_figure(
+    detections: NDArray[np.float64],
+    camera: Camera,
+    result: IdResult,
+    index: CraterIndex | None,
+    image: Any = None,
+) -> Any:
+    """Return a matplotlib Figure of the image plane (px): detections, and the matched catalogue rims
+    projected with the identified pose, labelled with their IDs."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Ellipse
+
+    fig = Figure(figsize=(7.5, 7.5 * camera.height / camera.width))
+    ax = fig.add_subplot(1, 1, 1)
+    if image is not None:
+        ax.imshow(image, cmap="gray", origin="upper")
+    for x, y, a, b, th in detections:
+        ax.add_patch(Ellipse((x, y), 2 * a, 2 * b, angle=np.degrees(th), fill=False, lw=0.6, ec="tab:red"))
+    if result.status == "ok" and result.n_matches and index is not None:
+        cat = index.catalog
+        rows = result.match_rows
+        X = cat.centres_me_m[rows]
+        E = project_circles(X, cat.radius_m[rows], camera, result.R_cam_from_me, result.position_m,
+                            normals_w=cat.unit_me[rows])  # fmt: skip
+        for (x, y, a, b, th), (_, cid) in zip(E, result.matches, strict=True):
+            ax.add_patch(
+                Ellipse((x, y), 2 * a, 2 * b, angle=np.degrees(th), fill=False, lw=1.0, ec="tab:green")
+            )
+            if result.n_matches <= 60:
+                ax.annotate(cid, (x, y - b), fontsize=5, color="tab:green", ha="center", va="bottom")
+        title = (
+            f"{result.n_matches} of {len(detections)} detections identified (red: detected, green: catalogue)"
+        )
+    else:
+        title = f"no fix: {result.reason}"[:110]
+    ax.set_xlim(-0.5, camera.width - 0.5)
+    ax.set_ylim(camera.height - 0.5, -0.5)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (px)")
+    ax.set_ylabel("y (px)")
+    ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
