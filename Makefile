@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lunar_nav.py
 	$(BIN)/python benchmarks/lunar_identify.py
+	$(BIN)/python benchmarks/lunar_lola_detection.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
