@@ -13,14 +13,17 @@ the shapes only jointly and leans on the centres, which detectors place to a few
 2. **Triads.** Each large detection (a pivot) and pairs of its nearest neighbours on the sphere form
    triads, described as in the index (:mod:`kizuna.lunar.nav.id_index`): the triangle's shape, its size in
    crater radii, and the radius ratios. The index returns catalogue triads with close descriptors.
-3. **Pose and verification.** Each candidate gives up to four poses by P3P on the crater centres. A pose
-   must agree with the attitude prior when there is one, and with the fitted sphere; the catalogue craters
-   it puts in view must then land on detections of the right size. Matches are refined (Levenberg-
-   Marquardt on the centres, with the perspective offset of an ellipse's centre from its rim centre taken
-   out) and gathered again with tight gates.
-4. **Decision.** The fix is reported only when enough craters match and the number of matches is far
-   beyond what chance would give for that many predicted craters and detections (a Poisson tail
-   probability); otherwise the answer is "no fix".
+3. **Pose and verification.** Each candidate gives up to four poses by P3P on the crater centres or,
+   with an attitude prior, one: the prior's attitude and the least-squares position. A pose must see the
+   Moon's centre where the sphere fit put it (when that fit is sound). A cheap look at the catalogue
+   craters nearest the triad screens all poses at once; for the survivors, matches grow outward from the
+   triad, the pose refined at each ring (Levenberg-Marquardt on the centres, with the perspective offset
+   of an ellipse's centre from its rim centre taken out), then every predicted crater is matched with a
+   gate on centre, size and elongation together.
+4. **Decision.** The fix is reported only when enough craters match, at least half of those predicted,
+   and the matches beyond the four a pose fit can make for itself would arise by chance (Poisson, with
+   the number of hypotheses tried counted in) less than once in a thousand; with a prior, the attitude
+   found must also agree with it. Otherwise the answer is "no fix", with the reason.
 
 Camera model: ``x_cam = R_cam_from_me @ (X_me - r_me)``, camera +z along the boresight, +x along image +x,
 +y along image +y; MOON_ME coordinates in metres.
