@@ -15,6 +15,9 @@ Catalogue CSV (``id,lat_deg,lon_deg,diam_km[,elev_m]``): planetocentric latitude
 diameter; centres on the 1737.4 km sphere, or at ``elev_m`` above it when that column is given. The Head
 et al. (2010) and LROC 5-20 km lists as DeepMoon stages them, and the other formats
 :func:`kizuna.lunar.nav.catalog.read_catalog` knows, are read as they are, with IDs ``<kind>-<row>``.
+Rows that repeat a crater (centres within a fifth of the larger radius, radii within 30 %; the LROC list
+has 12 such pairs) are merged into the first, since two entries for one crater make its identity
+ambiguous; ``IdCatalog.merged`` lists them.
 """
 
 from __future__ import annotations
