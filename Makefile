@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/lunar_nav.py
 	$(BIN)/python benchmarks/lunar_identify.py
 	$(BIN)/python benchmarks/lunar_lola_detection.py
+	$(BIN)/python benchmarks/lunar_polar.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

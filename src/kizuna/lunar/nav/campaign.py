@@ -2,7 +2,8 @@
 
 Each run draws its own terrain, map error, IMU noise, initial state error, Sun elevation and azimuth,
 camera noise and blur from its seed; the runs are independent tasks, so the same campaign runs serially,
-on local processes, or on a Dask cluster.
+on local processes, or on a Dask cluster. Named presets (``PRESETS``: nominal, polar) pair a base
+scenario with its dispersions.
 """
 
 from __future__ import annotations
@@ -16,11 +17,19 @@ import pandas as pd
 
 from kizuna.core.parallel import run_tasks
 from kizuna.errors import InputError
-from kizuna.lunar.nav.descent import Scenario, simulate_landing
+from kizuna.lunar.nav.descent import POLAR_SUN_ELEVATION_DEG, Scenario, simulate_landing
 from kizuna.lunar.nav.filter import average_nees_bounds
 from kizuna.lunar.nav.outputs import fixes_table
 
-__all__ = ["Dispersions", "campaign_scenarios", "run_one", "run_campaign", "summarise_campaign"]
+__all__ = [
+    "Dispersions",
+    "PRESETS",
+    "preset",
+    "campaign_scenarios",
+    "run_one",
+    "run_campaign",
+    "summarise_campaign",
+]
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,23 @@ class Dispersions:
             lo, hi = getattr(self, name)
             if not lo <= hi:
                 raise InputError(f"dispersion {name}=({lo}, {hi}): expected low <= high")
+
+    @classmethod
+    def polar(cls) -> Dispersions:
+        """Return the polar dispersions: Sun elevation in ``POLAR_SUN_ELEVATION_DEG`` (deg), any azimuth."""
+        return cls(sun_elevation_deg=POLAR_SUN_ELEVATION_DEG)
+
+
+PRESETS = ("nominal", "polar")
+
+
+def preset(name: str) -> tuple[Scenario, Dispersions]:
+    """Return the base scenario and dispersions of a named preset (``PRESETS``)."""
+    if name == "nominal":
+        return Scenario(), Dispersions()
+    if name == "polar":
+        return Scenario.polar(), Dispersions.polar()
+    raise InputError(f"scenario {name!r}: expected one of {', '.join(PRESETS)}")
 
 
 def campaign_scenarios(
@@ -118,6 +144,29 @@ def summarise_campaign(runs: pd.DataFrame, fixes: pd.DataFrame) -> dict:
         "final_nees_bound_high": hi,
         "final_nees_consistent": bool(lo <= nees <= hi),
         "median_fix_latency_s": float(np.nanmedian(fixes.latency_s)) if attempted else float("nan"),
+        **_per_method(fixes),
+    }
+
+
+def _per_method(fixes: pd.DataFrame) -> dict:
+    """Fixes accepted per method and each method's availability (accepted / images it was tried on).
+
+    Every image is first tried by crater matching; the correlation fix runs on the images where that
+    gave no accepted fix.
+    """
+    n = len(fixes)
+    if n == 0 or "method" not in fixes:
+        return {}
+    acc = fixes.status == "accepted"
+    corr = fixes.method == "correlation"
+    acc_c = int((acc & ~corr).sum())
+    acc_k = int((acc & corr).sum())
+    return {
+        "fixes_accepted_craters": acc_c,
+        "fixes_accepted_correlation": acc_k,
+        "fixes_attempted_correlation": int(corr.sum()),
+        "fix_availability_craters": acc_c / n,
+        "fix_availability_correlation": acc_k / int(corr.sum()) if corr.any() else float("nan"),
     }
 
 

@@ -119,10 +119,25 @@ def _check_out(out: Path) -> None:
 def land(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (replaced whole when done).")],
     seed: Annotated[int, typer.Option(help="Seed of the terrain, map error, noise and dispersions.")] = 1,
-    sun_elevation_deg: Annotated[float, typer.Option(help="Sun elevation at the target (deg).")] = 20.0,
+    sun_elevation_deg: Annotated[
+        float | None,
+        typer.Option(
+            help="Sun elevation at the target (deg); default 20 (nominal), drawn in 0.5-3 by seed (polar)."
+        ),
+    ] = None,
     sun_azimuth_deg: Annotated[
-        float, typer.Option(help="Sun azimuth at the target (deg from north toward east).")
-    ] = 90.0,
+        float | None,
+        typer.Option(
+            help="Sun azimuth at the target (deg from north to east); default 90 (nominal), drawn (polar)."
+        ),
+    ] = None,
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="nominal, or polar: LUPEX's south-pole low Sun (run SEED of `kizuna lunar campaign "
+            "--scenario polar`: Sun, camera noise and map error drawn from the seed)."
+        ),
+    ] = "nominal",
     fov_deg: Annotated[float, typer.Option(help="Navigation camera horizontal field of view (deg).")] = 30.0,
     image_px: Annotated[int, typer.Option(help="Navigation camera image width and height (px).")] = 1024,
     epoch_utc: Annotated[
@@ -138,25 +153,38 @@ def land(
 ) -> None:
     """Simulate one SLIM-like descent from 15 km to a 50 m hover, navigated by crater matching.
 
-    Writes OUT/summary.json (final_position_error_m, final_altitude_m, fixes_attempted, fixes_accepted,
-    fixes_rejected, false_fixes, median_fix_latency_s, ... in SI units), trajectory.parquet/csv,
-    fixes.csv, figures and report.html.
+    Where the crater fix fails (low Sun) the image is matched against a map image rendered from the
+    onboard DEM. Writes OUT/summary.json (final_position_error_m, final_altitude_m, fixes_attempted,
+    fixes_accepted, fixes_rejected, false_fixes, fixes_accepted_craters, fixes_accepted_correlation,
+    median_fix_latency_s, ... in SI units), trajectory.parquet/csv, fixes.csv (with the method of each
+    fix), figures and report.html.
     """
-    from kizuna.lunar.nav.descent import Scenario, simulate_landing
+    from dataclasses import replace
+
+    from kizuna.lunar.nav.campaign import campaign_scenarios, preset
+    from kizuna.lunar.nav.descent import POLAR_SUN_ELEVATION_DEG, simulate_landing
     from kizuna.lunar.nav.outputs import write_landing_outputs
 
     _check_out(out)
+    base, dispersions = preset(scenario.strip().lower())
+    polar = scenario.strip().lower() == "polar"
     if not (math.isfinite(fov_deg) and 0.0 < fov_deg < 180.0):
         raise InputError(f"--fov-deg {fov_deg}: expected a field of view in (0, 180) deg")
-    if not (math.isfinite(sun_elevation_deg) and -90.0 < sun_elevation_deg <= 90.0):
-        raise InputError(f"--sun-elevation-deg {sun_elevation_deg}: expected a value in (-90, 90] deg")
+    if sun_elevation_deg is not None:
+        lo, hi = POLAR_SUN_ELEVATION_DEG if polar else (-90.0, 90.0)
+        if not (
+            math.isfinite(sun_elevation_deg) and lo <= sun_elevation_deg <= hi and sun_elevation_deg > -90
+        ):
+            where = f"[{lo:g}, {hi:g}] deg for --scenario polar" if polar else "(-90, 90] deg"
+            raise InputError(f"--sun-elevation-deg {sun_elevation_deg}: expected a value in {where}")
+    if sun_azimuth_deg is not None and not math.isfinite(sun_azimuth_deg):
+        raise InputError(f"--sun-azimuth-deg {sun_azimuth_deg}: expected a finite angle in degrees")
     if image_px < 64:
         raise InputError(f"--image-px {image_px}: expected at least 64 px")
     if not -90.0 <= site_lat_deg <= 90.0:
         raise InputError(f"--site-lat-deg {site_lat_deg}: expected a latitude in [-90, 90] deg")
-    sc = Scenario(
-        sun_elevation_deg=sun_elevation_deg,
-        sun_azimuth_deg=sun_azimuth_deg,
+    sc = replace(
+        base,
         epoch_utc=epoch_utc,
         site_lat_deg=site_lat_deg,
         site_lon_deg=site_lon_deg,
@@ -164,6 +192,12 @@ def land(
         image_width_px=image_px,
         image_height_px=image_px,
     ).with_seed(seed)
+    if polar:  # the run of the polar campaign with this seed
+        sc = campaign_scenarios(sc, 1, dispersions, first_seed=seed)[0]
+    if sun_elevation_deg is not None:
+        sc = replace(sc, sun_elevation_deg=sun_elevation_deg)
+    if sun_azimuth_deg is not None:
+        sc = replace(sc, sun_azimuth_deg=sun_azimuth_deg)
     az, el = sc.sun_azel_deg()
     if el <= 0.0:
         raise InputError(
@@ -196,14 +230,20 @@ def campaign(
     first_seed: Annotated[int, typer.Option(help="Seed of the first run; run i uses first_seed + i.")] = 1,
     image_px: Annotated[int, typer.Option(help="Navigation camera image width and height (px).")] = 1024,
     serial: Annotated[bool, typer.Option(help="Run in this process instead of on Dask.")] = False,
+    scenario: Annotated[
+        str,
+        typer.Option(help="nominal (Sun 5-45 deg) or polar (LUPEX's south pole: Sun 0.5-3 deg)."),
+    ] = "nominal",
 ) -> None:
     """Run a Monte Carlo campaign of landings over dispersions (initial state, Sun, camera noise, map error).
 
     Writes OUT/summary.json (final_position_error_m_median, final_position_error_m_p95, false_fixes, runs,
-    fix_availability, final NEES test, ...), runs.parquet, fixes.parquet, figures and report.html.
+    fix_availability, fix_availability_craters, fix_availability_correlation, final NEES test, ...),
+    runs.parquet, fixes.parquet, figures and report.html.
     """
-    from kizuna.lunar.nav.campaign import run_campaign
-    from kizuna.lunar.nav.descent import Scenario
+    from dataclasses import replace
+
+    from kizuna.lunar.nav.campaign import preset, run_campaign
     from kizuna.lunar.nav.outputs import write_campaign_outputs
 
     _check_out(out)
@@ -211,12 +251,14 @@ def campaign(
         raise InputError(f"--runs {runs}: expected at least 1 run")
     if image_px < 64:
         raise InputError(f"--image-px {image_px}: expected at least 64 px")
-    base = Scenario(image_width_px=image_px, image_height_px=image_px)
+    base, dispersions = preset(scenario.strip().lower())
+    base = replace(base, image_width_px=image_px, image_height_px=image_px)
     t0 = time.perf_counter()
     with progress_bar("campaign runs", total=runs, quiet=_quiet()) as advance:
         runs_df, fixes, summary = run_campaign(
             base,
             runs,
+            dispersions,
             first_seed=first_seed,
             mode="serial" if serial else "dask",
             scheduler=scheduler,

@@ -3,8 +3,11 @@
 One run: draw the dispersions from the seed, fly the true descent, simulate the IMU along it, and run the
 error-state filter from the nominal start, fusing the altimeter at its rate and a crater fix at each
 image time (render the true view, detect, match with the filter's predicted pose, solve the pose, and
-update through the chi-square gate). Everything that scores the run (true trajectory, estimates, every
-fix and its true error) is returned.
+update through the chi-square gate). When the crater fix gives no pose or is refused by the gate (at
+low Sun, where rims are mostly shadow), the same image is matched against a map image rendered from the
+onboard DEM for the predicted pose (``correlate.py``) and that fix goes through the gate instead; each
+fix record says which method produced it. Everything that scores the run (true trajectory, estimates,
+every fix and its true error) is returned.
 """
 
 from __future__ import annotations
@@ -19,11 +22,24 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from kizuna.core.camera import Camera
-from kizuna.core.rotations import matrix_to_quat, quat_multiply, quat_to_matrix, rotvec_to_quat
+from kizuna.core.rotations import (
+    matrix_to_quat,
+    quat_multiply,
+    quat_to_matrix,
+    quat_to_rotvec,
+    rotvec_to_quat,
+)
 from kizuna.errors import ComputationError, InputError
+from kizuna.lunar.nav.correlate import (
+    CorrelationOutcome,
+    CorrelationSpec,
+    OnboardDem,
+    correlation_fix,
+    horizontal_position_from_shift,
+)
 from kizuna.lunar.nav.crater_map import CraterMap, MapErrorSpec
 from kizuna.lunar.nav.detect import DetectorSpec
-from kizuna.lunar.nav.filter import NavFilter, altimeter_range
+from kizuna.lunar.nav.filter import NavFilter, NavState, altimeter_range
 from kizuna.lunar.nav.fix import FixOutcome, crater_fix
 from kizuna.lunar.nav.imu import ImuSpec, simulate_imu
 from kizuna.lunar.nav.pose import pose_difference
@@ -31,7 +47,13 @@ from kizuna.lunar.nav.render import Frame, SensorSpec, render, sun_direction_l
 from kizuna.lunar.nav.terrain import Terrain, TerrainSpec
 from kizuna.lunar.nav.trajectory import R_CAM_FROM_BODY, DescentProfile, TruthTrajectory, fly_profile
 
-__all__ = ["Scenario", "FixRecord", "LandingResult", "simulate_landing"]
+__all__ = ["Scenario", "FixRecord", "LandingResult", "simulate_landing", "POLAR_SUN_ELEVATION_DEG"]
+
+# Sun elevations at LUPEX's south-pole site (deg): the Sun stays below about 1.6 deg there; the polar
+# scenario spans 0.5-3 deg.
+POLAR_SUN_ELEVATION_DEG = (0.5, 3.0)
+# auto: craters first, correlation where they fail (same as "craters,correlation")
+FIX_METHODS = ("auto", "craters", "correlation", "craters,correlation", "correlation,craters")
 
 
 @dataclass(frozen=True)
@@ -67,14 +89,29 @@ class Scenario:
     pixel_sigma_px: float = 1.0
     gate_prob: float = 0.9999
     example_frames: int = 3  # rendered frames kept with their fixes for the report
+    correlation: CorrelationSpec = field(default_factory=CorrelationSpec)
+    fix_method: str = "auto"  # one of FIX_METHODS: which image fixes to try, in which order
+    min_crater_matches: int = 5  # a crater pose on fewer matched craters is not used (the next method runs)
 
     def __post_init__(self) -> None:
         if not (0.0 < self.fov_deg < 180.0):
             raise InputError(f"fov_deg={self.fov_deg}: expected a field of view in (0, 180) deg")
         if not (-90.0 < self.sun_elevation_deg <= 90.0):
             raise InputError(f"sun_elevation_deg={self.sun_elevation_deg}: expected a value in (-90, 90]")
+        if self.fix_method not in FIX_METHODS:
+            raise InputError(f"fix_method={self.fix_method!r}: expected one of {', '.join(FIX_METHODS)}")
         if self.images_per_point < 1 or any(a <= 0 for a in self.fix_altitudes_m):
             raise InputError("fix points: expected images_per_point >= 1 and positive fix altitudes (m)")
+
+    @classmethod
+    def polar(cls, **changes: object) -> Scenario:
+        """Return the polar preset: the Sun 1.5 deg above the horizon (LUPEX's south-pole site).
+
+        Crater poses need 20 matched craters (at grazing Sun, poses on fewer were seen with height
+        errors of 5 sigma; the correlation fix takes those images). Campaigns draw the elevation in
+        ``POLAR_SUN_ELEVATION_DEG`` (``campaign.Dispersions.polar``).
+        """
+        return replace(cls(sun_elevation_deg=1.5, min_crater_matches=20), **changes)
 
     def sun_azel_deg(self) -> tuple[float, float]:
         """Return the Sun's azimuth (deg from north toward east) and elevation (deg) at the target.
@@ -110,7 +147,8 @@ class FixRecord:
 
     ``error_l_m`` and ``sigma_l_m``: the fix position given the onboard (predicted) attitude, whose error
     is included in the sigma; ``error_true_att_l_m``: the fix position given the true attitude, the
-    accuracy of the crater fix itself (as with star-tracker attitude).
+    accuracy of the crater fix itself (as with star-tracker attitude). A correlation fix measures the
+    horizontal position only: its z is the predicted height, with the predicted height's error and sigma.
     """
 
     t_s: float
@@ -126,6 +164,8 @@ class FixRecord:
     sigma_l_m: tuple[float, float, float]
     latency_s: float
     error_true_att_l_m: tuple[float, float, float] = (float("nan"),) * 3
+    method: str = "craters"  # craters | correlation: the method whose result this record holds
+    work_gsd_m: float = float("nan")  # ground pixel of the binned image a correlation fix matched (m)
 
     @property
     def error_m(self) -> float:
@@ -181,6 +221,9 @@ class LandingResult:
             "fixes_without_pose": sum(f.status == "no_fix" for f in self.fixes),
             "false_fixes": len(false),
             "false_fixes_strict": len(strict),
+            "fixes_accepted_craters": sum(f.method == "craters" for f in acc),
+            "fixes_accepted_correlation": sum(f.method == "correlation" for f in acc),
+            "fixes_attempted_correlation": sum(f.method == "correlation" for f in self.fixes),
             "median_fix_latency_s": float(np.median(lat)) if lat else float("nan"),
             "median_fix_error_gsd": _median([f.error_true_att_m / f.gsd_m for f in acc if f.n_matched >= 5]),
             "median_fix_error_onboard_attitude_gsd": _median(
@@ -200,10 +243,12 @@ def _median(x: list[float]) -> float:
 def _is_false_fix(f: FixRecord, strict: bool = False) -> bool:
     """A false fix: its true error exceeds 5 sigma (Mahalanobis over the axes) and 5 ground pixels.
 
-    With ``strict`` either condition alone makes it false.
+    With ``strict`` either condition alone makes it false. A correlation fix measures the horizontal
+    position only (its height is the filter's prediction), so only x and y count.
     """
-    e = np.asarray(f.error_l_m)
-    s = np.maximum(np.asarray(f.sigma_l_m), 1e-9)
+    axes = slice(0, 2) if f.method == "correlation" else slice(0, 3)  # correlation: horizontal only
+    e = np.asarray(f.error_l_m)[axes]
+    s = np.maximum(np.asarray(f.sigma_l_m)[axes], 1e-9)
     beyond_sigma = float(np.sqrt(np.sum((e / s) ** 2))) > 5.0
     beyond_px = float(np.linalg.norm(e)) > 5.0 * f.gsd_m
     return (beyond_sigma or beyond_px) if strict else (beyond_sigma and beyond_px)
@@ -237,6 +282,7 @@ def simulate_landing(sc: Scenario, progress: Callable[[float, str], None] | None
     rng = np.random.default_rng([sc.seed, 20240120])
     terrain = Terrain(sc.terrain)
     cmap = CraterMap(terrain, sc.map_error)
+    dem = OnboardDem(terrain, sc.correlation.map_resolution_m, cmap.tie_offset_m)
     camera = sc.camera()
     sun = sun_direction_l(*sc.sun_azel_deg())
     imu = ImuSpec.default(sc.imu_rate_hz)
@@ -313,7 +359,9 @@ def simulate_landing(sc: Scenario, progress: Callable[[float, str], None] | None
                 sigma = sc.altimeter_sigma_m + sc.altimeter_sigma_frac * rho
                 _altimeter_update(nav, rho + rng.normal(0.0, sigma), sigma, beam_b, onboard_dem)
         if k in fix_steps:
-            fixes.append(_do_fix(sc, nav, truth, k, terrain, cmap, camera, sun, rng, frames, k in keep_at))
+            fixes.append(
+                _do_fix(sc, nav, truth, k, terrain, cmap, dem, camera, sun, rng, frames, k in keep_at)
+            )
             if progress is not None:
                 progress(k / n_steps, f"fix {len(fixes)} at {truth.r_l[k, 2] - target[2]:.0f} m")
     if k < n_steps:
@@ -334,24 +382,28 @@ def simulate_landing(sc: Scenario, progress: Callable[[float, str], None] | None
 
 
 def _altimeter_update(nav: NavFilter, rho: float, sigma: float, beam_b: NDArray, dem: Callable) -> None:
-    """Altimeter update that informs height and attitude only.
+    """Altimeter update that informs height only.
 
-    Through the terrain slope a slant range also depends on horizontal position, but only over the
-    short distances where the onboard DEM is locally planar; with horizontal uncertainties of hundreds
-    of metres over cratered ground that linearisation is wrong and would make the filter overconfident.
-    The horizontal columns of the Jacobian are therefore moved into the measurement noise (a
-    "consider" treatment): R = sigma^2 + h_xy P_xy h_xy^T.
+    Through the terrain slope a slant range also depends on horizontal position and on the beam's
+    direction, but only over the short distances where the onboard DEM is locally planar; with
+    horizontal uncertainties of hundreds of metres over cratered ground, and a beam that meets the
+    ground kilometres ahead while braking, that linearisation is wrong and would make the filter
+    overconfident (in attitude too: a wrong slope at the beam's foot tilts the attitude estimate, whose
+    error then drives the horizontal position during the terminal descent). The horizontal and
+    attitude columns of the Jacobian are therefore moved into the measurement noise (a "consider"
+    treatment): R = sigma^2 + h_c P_cc h_c^T over c = (x, y, dtheta).
     """
     st = nav.state
     try:
         pred, H = altimeter_range(st.r_l, st.q_lb, beam_b, dem, fd_step_m=20.0)
     except ComputationError:
         return
-    h_xy = H[0:2].copy()
+    c = np.r_[0:2, 6:9]
+    h_c = H[c].copy()
     P = nav.covariance
-    R = sigma * sigma + float(h_xy @ P[0:2, 0:2] @ h_xy)
+    R = sigma * sigma + float(h_c @ P[np.ix_(c, c)] @ h_c)
     H = H.copy()
-    H[0:2] = 0.0
+    H[c] = 0.0
     nav.update(np.array([rho]), np.array([pred]), H[None, :], np.array([[R]]))
 
 
@@ -372,6 +424,11 @@ def _position_given_attitude(fix, R_cw_pred: NDArray, P_pred: NDArray) -> tuple[
     return p_c, 0.5 * (cov + cov.T)
 
 
+def _fix_order(sc: Scenario) -> tuple[str, ...]:
+    """The fix methods to try on each image, in order, for the scenario's ``fix_method`` and Sun."""
+    return ("craters", "correlation") if sc.fix_method == "auto" else tuple(sc.fix_method.split(","))
+
+
 def _do_fix(
     sc: Scenario,
     nav: NavFilter,
@@ -379,13 +436,18 @@ def _do_fix(
     k: int,
     terrain: Terrain,
     cmap: CraterMap,
+    dem: OnboardDem,
     camera: Camera,
     sun: NDArray,
     rng: np.random.Generator,
     frames: list,
     keep: bool,
 ) -> FixRecord:
-    """Render the true view at step k, run the crater fix with the filter's prediction, update the filter."""
+    """Render the true view at step k, run the image fixes with the filter's prediction, update the filter.
+
+    The methods of ``_fix_order`` are tried in turn; the first one the gate accepts ends the image.
+    The record is that of the last method tried, its reason naming what the earlier ones returned.
+    """
     R_lb_true = quat_to_matrix(truth.q_lb[k])
     R_cw_true = R_CAM_FROM_BODY @ R_lb_true.T
     p_true = truth.r_l[k]
@@ -396,19 +458,87 @@ def _do_fix(
     except InputError as exc:
         return FixRecord(truth.t_s[k], altitude, float("nan"), 0, 0, 0, "no_fix", f"render: {exc}",
                          float("nan"), nan3, nan3, float("nan"))  # fmt: skip
-    st = nav.state
-    R_cw_pred = R_CAM_FROM_BODY @ quat_to_matrix(st.q_lb).T
-    P_pose = _pose_cov_from_filter(nav.covariance)
-    ground = float(terrain.height(st.r_l[0], st.r_l[1], resolution_m=5.0))
-    out = crater_fix(
-        frame.image, camera, R_cw_pred, st.r_l, P_pose, sun, cmap, ground, sc.detector,
-        sigma_px=sc.pixel_sigma_px, gate_prob=sc.gate_prob, rng=rng,
+    counts, latency, tried = (0, 0), 0.0, []
+    for method in _fix_order(sc):
+        st = nav.state
+        R_cw_pred = R_CAM_FROM_BODY @ quat_to_matrix(st.q_lb).T
+        P_pose = _pose_cov_from_filter(nav.covariance)
+        ground = float(terrain.height(st.r_l[0], st.r_l[1], resolution_m=5.0))
+        if method == "craters":
+            out = crater_fix(
+                frame.image, camera, R_cw_pred, st.r_l, P_pose, sun, cmap, ground, sc.detector,
+                sigma_px=sc.pixel_sigma_px, gate_prob=sc.gate_prob, rng=rng,
+            )  # fmt: skip
+            if keep:
+                frames.append((frame, out))
+            counts = (len(out.detections), len(out.map_craters))
+            latency += out.latency_s
+            if out.pose is None or out.n_matched < sc.min_crater_matches:
+                why = out.reason or f"only {out.n_matched} matches (< {sc.min_crater_matches})"
+                rec = FixRecord(truth.t_s[k], altitude, out.gsd_m, *counts, 0, "no_fix", why,
+                                float("nan"), nan3, nan3, latency)  # fmt: skip
+            else:
+                rec = _crater_update(nav, out, R_cw_pred, R_cw_true, P_pose, p_true, truth.t_s[k], altitude)
+                rec = replace(rec, latency_s=latency)
+        else:
+            corr = correlation_fix(
+                frame.image, camera, R_cw_pred, st.r_l, P_pose, sun, dem, ground, sc.correlation
+            )  # fmt: skip
+            latency += corr.latency_s
+            rec = _correlation_update(
+                nav, corr, st, P_pose, R_lb_true, p_true, truth.t_s[k], altitude, latency
+            )
+            rec = replace(rec, n_detected=counts[0], n_mapped=counts[1])
+        if rec.status == "accepted":
+            return replace(rec, reason="; ".join(tried)) if tried else rec
+        tried.append(f"{method}: {rec.reason or rec.status}")
+    return replace(rec, reason="; ".join(tried)) if len(tried) > 1 else rec
+
+
+def _correlation_update(
+    nav: NavFilter,
+    corr: CorrelationOutcome,
+    st: NavState,
+    P_pose: NDArray,
+    R_lb_true: NDArray,
+    p_true: NDArray,
+    t_s: float,
+    altitude: float,
+    latency: float,
+) -> FixRecord:
+    """Fuse a correlation fix in the filter through the gate and score it against the truth."""
+    nan3 = (float("nan"),) * 3
+    if corr.fix is None:
+        return FixRecord(t_s, altitude, corr.gsd_m, 0, 0, 0, "no_fix", corr.reason, float("nan"), nan3, nan3,
+                         latency, method="correlation", work_gsd_m=corr.work_gsd_m)  # fmt: skip
+    fix = corr.fix
+    res = nav.update_image_shift(fix.shift_px, fix.H_r, fix.H_theta, fix.cov_px2)
+    p_c, cov_c = horizontal_position_from_shift(fix, st.r_l, P_pose)
+    # the same fix given the true attitude: remove what the onboard attitude error put into the shift
+    dtheta = quat_to_rotvec(matrix_to_quat(R_lb_true @ quat_to_matrix(st.q_lb).T))
+    p_t, _ = horizontal_position_from_shift(
+        replace(fix, shift_px=fix.shift_px - fix.H_theta @ dtheta), st.r_l, P_pose
+    )
+    status = "accepted" if res.accepted else "rejected"
+    reason = "" if res.accepted else f"NIS {res.nis:.1f} > gate {res.gate:.1f}"
+    return FixRecord(
+        t_s, altitude, corr.gsd_m, 0, 0, 0, status, reason, float(res.nis),
+        tuple(float(e) for e in (p_c - p_true)), tuple(float(v) for v in np.sqrt(np.diag(cov_c))),
+        latency, tuple(float(e) for e in (p_t - p_true)), method="correlation", work_gsd_m=corr.work_gsd_m,
     )  # fmt: skip
-    if keep:
-        frames.append((frame, out))
-    if out.pose is None:
-        return FixRecord(truth.t_s[k], altitude, out.gsd_m, len(out.detections), len(out.map_craters), 0,
-                         "no_fix", out.reason, float("nan"), nan3, nan3, out.latency_s)  # fmt: skip
+
+
+def _crater_update(
+    nav: NavFilter,
+    out: FixOutcome,
+    R_cw_pred: NDArray,
+    R_cw_true: NDArray,
+    P_pose: NDArray,
+    p_true: NDArray,
+    t_s: float,
+    altitude: float,
+) -> FixRecord:
+    """Fuse a crater pose fix in the filter through the gate and score it against the truth."""
     fix = out.pose
     R_lb_meas = fix.R_cw.T @ R_CAM_FROM_BODY
     q_meas = matrix_to_quat(R_lb_meas)
@@ -424,16 +554,5 @@ def _do_fix(
     status = "accepted" if res.accepted else "rejected"
     reason = "" if res.accepted else f"NIS {res.nis:.1f} > gate {res.gate:.1f}"
     counts = (len(out.detections), len(out.map_craters), out.n_matched)
-    return FixRecord(
-        truth.t_s[k],
-        altitude,
-        out.gsd_m,
-        *counts,
-        status,
-        reason,
-        float(res.nis),
-        err,
-        sig,
-        out.latency_s,
-        err_t,
-    )
+    return FixRecord(t_s, altitude, out.gsd_m, *counts, status, reason, float(res.nis), err, sig,
+                     out.latency_s, err_t)  # fmt: skip

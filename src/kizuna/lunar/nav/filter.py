@@ -655,6 +655,32 @@ class NavFilter:
         y[3:6] = quat_to_rotvec(quat_multiply(qm, quat_conjugate(self._q)))
         return self._apply(y, _H_POSE, R, "r_meas_l, R_cov")
 
+    def update_image_shift(
+        self, shift_px: ArrayLike, H_r: ArrayLike, H_theta: ArrayLike, R_px2: ArrayLike
+    ) -> UpdateResult:
+        """Gated update with an image shift (px) between the camera image and the map's predicted view.
+
+        The map image is rendered from the filter's own prediction, so the predicted shift is zero and
+        the model is ``shift = H_r dr + H_theta dtheta + noise`` with dr (m, L) and dtheta (rad, L) the
+        filter's position and attitude errors; ``H_r`` and ``H_theta`` are (k, 3) in px/m and px/rad
+        and ``R_px2`` (k, k) the shift's covariance (px^2).
+        """
+        z = np.atleast_1d(np.asarray(shift_px, dtype=float))
+        k = z.shape[0]
+        if z.ndim != 1 or k < 1:
+            raise InputError(f"shift_px: expected a 1-D shift vector in pixels, got shape {z.shape}")
+        Hr = np.asarray(H_r, dtype=float)
+        Ht = np.asarray(H_theta, dtype=float)
+        if Hr.shape != (k, 3) or Ht.shape != (k, 3):
+            raise InputError(f"H_r, H_theta: expected shapes ({k}, 3), got {Hr.shape} and {Ht.shape}")
+        R = np.asarray(R_px2, dtype=float)
+        if R.shape != (k, k):
+            raise InputError(f"R_px2: expected a covariance of shape ({k}, {k}) in px^2, got {R.shape}")
+        H = np.zeros((k, N_ERR))
+        H[:, _IR] = Hr
+        H[:, _ITH] = Ht
+        return self._apply(z, H, R, "shift_px, H_r, H_theta, R_px2")
+
     def update_altimeter(
         self,
         range_m: float,

@@ -48,6 +48,8 @@ def fixes_table(result: LandingResult) -> pd.DataFrame:
                 "sigma_y_m": f.sigma_l_m[1],
                 "sigma_z_m": f.sigma_l_m[2],
                 "latency_s": f.latency_s,
+                "method": f.method,
+                "work_gsd_m": f.work_gsd_m,
             }
         )
     return pd.DataFrame(rows)
@@ -138,10 +140,14 @@ def _frame_figure(frame: Any, outcome: Any, title: str) -> Figure:
 def _fix_error_figure(fixes: pd.DataFrame) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ok = fixes[fixes.status == "accepted"]
+    corr = ok.method == "correlation" if "method" in ok else np.zeros(len(ok), bool)
     ax.semilogx(
         ok.altitude_m, ok.error_true_att_gsd, "o", color="#3182bd", label="accepted fix, true attitude"
     )
     ax.semilogx(ok.altitude_m, ok.error_gsd, ".", color="#9ecae1", label="accepted fix, onboard attitude")
+    if np.any(corr):
+        ax.semilogx(ok.altitude_m[corr], ok.error_gsd[corr], "s", mfc="none", color="#e6550d", ms=7,
+                    label="correlation fix (map image)")  # fmt: skip
     bad = fixes[fixes.status == "rejected"]
     if len(bad):
         ax.semilogx(bad.altitude_m, bad.error_gsd, "x", color="#de2d26", label="rejected fix")
@@ -199,7 +205,9 @@ def write_landing_outputs(result: LandingResult, out: str | Path) -> dict[str, A
         rep = Report("kizuna: crater-matching landing navigation")
         rep.add_text(
             "One simulated SLIM-like powered descent from 15 km to a 50 m hover over the target, "
-            "navigated by an error-state Kalman filter fusing IMU, altimeter and crater-matching fixes."
+            "navigated by an error-state Kalman filter fusing IMU, altimeter and crater-matching fixes; "
+            "where the crater fix fails (low Sun), the image is matched against a map image rendered from "
+            "the onboard DEM (correlation fix)."
         )
         rep.add_key_figures(
             {
@@ -207,6 +215,8 @@ def write_landing_outputs(result: LandingResult, out: str | Path) -> dict[str, A
                 "final altitude": f"{summary['final_altitude_m']:.1f} m",
                 "fixes accepted": f"{summary['fixes_accepted']} / {summary['fixes_attempted']}",
                 "false fixes": summary["false_fixes"],
+                "accepted by method": f"{summary['fixes_accepted_craters']} craters, "
+                f"{summary['fixes_accepted_correlation']} correlation",
                 "median fix latency": f"{summary['median_fix_latency_s']:.2f} s",
                 "run time": f"{summary['runtime_s']:.0f} s",
             }
@@ -215,7 +225,7 @@ def write_landing_outputs(result: LandingResult, out: str | Path) -> dict[str, A
         rep.add_figure(figs["position_error.png"])
         rep.add_heading("Ground track")
         rep.add_figure(figs["ground_track.png"])
-        rep.add_heading("Crater fixes")
+        rep.add_heading("Image fixes")
         rep.add_figure(
             figs["fix_errors.png"],
             caption="Fix position error in ground pixels of each image, given the true attitude (the fix's "
@@ -274,6 +284,14 @@ def write_campaign_outputs(runs: pd.DataFrame, fixes: pd.DataFrame, summary: dic
                 "95th percentile": f"{summary['final_position_error_m_p95']:.2f} m",
                 "false fixes": summary["false_fixes"],
                 "fix availability": f"{100 * summary['fix_availability']:.1f} %",
+                **(
+                    {
+                        "accepted by method": f"{summary['fixes_accepted_craters']} craters, "
+                        f"{summary['fixes_accepted_correlation']} correlation"
+                    }
+                    if "fixes_accepted_craters" in summary
+                    else {}
+                ),
             }
         )
         for name in figs:
