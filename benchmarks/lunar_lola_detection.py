@@ -3,11 +3,13 @@ Head et al. (2010) catalogue of lunar craters D >= 20 km.
 
 Views: nadir, 3000 km above the sphere, 200 x 200 px, 12 deg field of view (about 3.3 km per pixel),
 centred on latitude rows -55 to +55 deg in the longitude sectors 90-180 and 270-360 deg E, which hold
-none of the views the globe candidate classifier was trained on; each at Sun elevations 10, 20, 30 and
-45 deg at the view centre, with a different Sun azimuth for every view. Recall: Head craters >= 80 km
-wholly in the frame matched by a detection; precision: detections of at least 0.7 x 80 km that match any
-Head crater (match rule of :func:`kizuna.lunar.nav.globe_detect.match_catalog`). The baseline beside it
-is ``detect_craters`` with its default settings on the plain rendered image.
+none of the views the globe ring classifier was trained or tuned on; each at Sun elevations 10, 20, 30
+and 45 deg at the view centre (the elevation varies by about +-11 deg across a view), with a different
+Sun azimuth for every view. Detector: the rim-height ring detector (:mod:`kizuna.lunar.nav.ring_detect`)
+through :func:`kizuna.lunar.nav.globe_detect.detect_view`. Recall: Head craters >= 80 km wholly in the
+frame matched by a detection; precision: detections of at least 0.7 x 80 km that match any Head crater
+(match rule of :func:`kizuna.lunar.nav.globe_detect.match_catalog`). The baseline beside it is
+``detect_craters`` with its default settings on the plain rendered image.
 
 Prints one line per figure (``name: value unit``).
 

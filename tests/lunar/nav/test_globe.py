@@ -3,12 +3,15 @@ against a catalogue.
 
 Expected values come from outside the code under test: the LOLA LDEM_4 file read byte by byte with the
 scaling of its PDS label; the geometry of a pinhole camera above a sphere (ray-sphere intersection, the
-law of sines); the lunar-Lambert law with McEwen's (1991) coefficients; Keys' (1981) cubic convolution,
-which reproduces quadratics exactly; and crater positions from the IAU Gazetteer and Head et al. (2010).
+law of sines); the lunar-Lambert law with McEwen's (1991) coefficients and Lambert's law; Keys' (1981)
+cubic convolution, which reproduces quadratics exactly; direct quadrature (scipy) of an analytic relief;
+scikit-learn's own probabilities for the stored tree ensembles; crater positions from the IAU Gazetteer
+and Head et al. (2010), and an analytic crater placed in a DEM at a chosen position.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -38,8 +41,17 @@ from kizuna.lunar.nav.globe_detect import (
     detect_view,
     match_catalog,
     sector_view_centres,
+    sun_elevation_map_deg,
 )
 from kizuna.lunar.nav.render import SensorSpec
+from kizuna.lunar.nav.ring_detect import (
+    RING_FEATURES,
+    RingDetectorSpec,
+    RingModel,
+    rim_height_transform,
+    ring_model_from_sklearn,
+    slope_from_shading,
+)
 
 R_MOON = 1_737_400.0  # LOLA/IAU reference sphere (m), from the LDEM_4 label (OFFSET = 1737400.)
 # McEwen (1991), Icarus 92, 298-311: L(a) = 1 + A a + B a^2 + C a^3, a the phase angle in degrees.
@@ -275,6 +287,130 @@ def test_named_craters_are_detected_at_their_iau_positions(
         assert ((dist <= 0.25 * d_true) & (ratio >= 1 / 1.5) & (ratio <= 1.5)).any()
 
 
+# ----------------------------------------------------------------------------------------- ring detector
+
+
+def test_sun_elevation_across_a_view_follows_the_central_angle() -> None:
+    # Sun due north, elevation e at the view centre: a ground point a central angle lambda north of the
+    # centre (on its meridian) has the Sun at e + lambda above its horizon, one south at e - lambda
+    H, e = 800e3, 25.0
+    v = render_nadir(_bare(), 0.0, 40.0, H, 101, 30.0, e, 0.0, sensor=NO_BLUR)
+    el = sun_elevation_map_deg(v)
+    assert el[50, 50] == pytest.approx(e, abs=1e-6)
+    for k in (20, 45):
+        lam = _pixel_lat_offset_deg(k, v.camera.fx, H, R_MOON)
+        assert el[50 - k, 50] == pytest.approx(e + lam, abs=1e-4)
+        assert el[50 + k, 50] == pytest.approx(e - lam, abs=1e-4)
+
+
+def test_slope_from_lambert_shading_of_a_tilted_facet() -> None:
+    # Lambert's law: a facet of slope t rising away from a Sun at elevation e has brightness
+    # k (sin e + t cos e) / sqrt(1 + t^2); level ground (the image's majority) fixes k. The linear
+    # inversion returns ((sin e + t cos e) / sqrt(1 + t^2) - sin e) / cos e, within t^2 of t.
+    for e_deg, t in ((10.0, 0.05), (30.0, -0.1), (45.0, 0.2)):
+        e = math.radians(e_deg)
+        img = np.full((40, 40), 0.7 * math.sin(e))
+        img[:15] = 0.7 * (math.sin(e) + t * math.cos(e)) / math.sqrt(1.0 + t * t)
+        s = slope_from_shading(img, e)
+        expected = ((math.sin(e) + t * math.cos(e)) / math.sqrt(1.0 + t * t) - math.sin(e)) / math.cos(e)
+        np.testing.assert_allclose(s[:15], expected, rtol=1e-12)
+        np.testing.assert_allclose(s[15:], 0.0, atol=1e-12)
+        assert abs(expected - t) < t * t
+
+
+def _relief(rho: np.ndarray, r: float) -> np.ndarray:
+    """A crater-like axisymmetric relief (px of height): a Gaussian bowl and a Gaussian rim at r."""
+    return -3.0 * np.exp(-((rho / (0.7 * r)) ** 2)) + 1.2 * np.exp(-(((rho - r) / (0.2 * r)) ** 2))
+
+
+def _relief_slope(rho: np.ndarray, r: float) -> np.ndarray:
+    """d(_relief)/d(rho), by hand."""
+    bowl = 6.0 * rho / (0.7 * r) ** 2 * np.exp(-((rho / (0.7 * r)) ** 2))
+    rim = -2.4 * (rho - r) / (0.2 * r) ** 2 * np.exp(-(((rho - r) / (0.2 * r)) ** 2))
+    return bowl + rim
+
+
+@pytest.mark.parametrize("sun_az_deg", [0.0, 127.0])
+def test_rim_height_transform_is_rim_band_minus_floor_height(sun_az_deg: float) -> None:
+    # For an axisymmetric relief h(rho) the transform at the centre is, by its definition, the mean of h
+    # over the rim band 0.9-1.3 R less its mean over the floor disc 0.6 R, over R; here both means come
+    # from direct quadrature of h (scipy.integrate.quad), not from slopes
+    from scipy.integrate import quad
+
+    r, n = 30.0, 161
+    c = (n - 1) / 2.0
+    y, x = np.mgrid[0:n, 0:n].astype(float) - c
+    rho = np.hypot(x, y)
+    az = math.radians(sun_az_deg)
+    u = np.array([-math.cos(az), -math.sin(az)])  # light travels along u
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = np.where(rho > 0, _relief_slope(rho, r) * (x * u[0] + y * u[1]) / rho, 0.0)
+    floor = 2.0 / (0.6 * r) ** 2 * quad(lambda q: _relief(np.array(q), r) * q, 0.0, 0.6 * r)[0]
+    b0, b1 = 0.9 * r, 1.3 * r
+    rim = 2.0 / (b1**2 - b0**2) * quad(lambda q: _relief(np.array(q), r) * q, b0, b1)[0]
+    T = rim_height_transform(slope, sun_az_deg, [r])[0]
+    assert T[int(c), int(c)] == pytest.approx((rim - floor) / r, rel=0.01)
+    # a uniform slope (a tilted plane) gives nothing
+    flat = rim_height_transform(np.full((n, n), 0.3), sun_az_deg, [r])[0]
+    assert np.abs(flat[50:111, 50:111]).max() < 1e-9
+
+
+def _crater_dem(lat0: float, lon0: float, d_m: float) -> GlobalDEM:
+    """LDEM_4-like grid (0.25 deg) of the bare sphere with one complex crater of rim diameter d_m: a flat
+    floor 3 km deep out to 0.45 R, a terraced wall, a rim 700 m high at R, an ejecta flank falling off as
+    (R / rho)^3, and a central peak 1.2 km high."""
+    lat = np.radians(90.0 - (np.arange(720) + 0.5) * 0.25)[:, None]
+    lon = np.radians((np.arange(1440) + 0.5) * 0.25)[None, :]
+    la, lo = math.radians(lat0), math.radians(lon0)
+    cosd = np.sin(lat) * math.sin(la) + np.cos(lat) * math.cos(la) * np.cos(lon - lo)
+    q = np.arccos(np.clip(cosd, -1.0, 1.0)) * R_MOON / (0.5 * d_m)
+    wall = np.clip((q - 0.45) / 0.55, 0.0, 1.0)
+    h = np.where(q <= 1.0, -3000.0 + 3700.0 * (wall + 0.08 * np.sin(3 * math.pi * wall)), 0.0)
+    h = np.where(q > 1.0, 700.0 / np.maximum(q, 1.0) ** 3, h)
+    h += 1200.0 * np.exp(-((q / 0.12) ** 2))
+    return GlobalDEM(h, 0.0, 0.25)
+
+
+@pytest.mark.parametrize("sun_el_deg", [10.0, 45.0])
+def test_flat_floored_crater_with_a_central_peak_is_detected(sun_el_deg: float) -> None:
+    # a complex crater of 120 km (about 36 px across in a standard view) placed 1 deg east of the view
+    # centre: the ring detector must find it where it was put, by the catalogue match rule
+    lat0, lon0, d_m = 8.0, 121.0, 120e3
+    dem = _crater_dem(lat0, lon0, d_m)
+    view = render_nadir(
+        dem, lat0, lon0 - 1.0, VIEW_ALTITUDE_M, VIEW_SIZE_PX, VIEW_FOV_DEG, sun_el_deg, 250.0,
+        rng=np.random.default_rng(0),
+    )  # fmt: skip
+    truth = project_craters(pd.DataFrame({"lat_deg": [lat0], "lon_deg": [lon0], "diameter_m": [d_m]}), view)
+    assert len(truth) == 1
+    s = match_catalog(detect_view(view), truth, view, min_diameter_m=100e3)
+    assert (s.n_true, s.n_true_matched) == (1, 1)
+    assert s.centre_error_m[0] < 0.1 * d_m
+
+
+def test_ring_model_reproduces_scikit_learn_and_round_trips(tmp_path: Path) -> None:
+    # the stored trees must give scikit-learn's own probabilities (the peer that fitted them)
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, len(RING_FEATURES)))
+    y = X[:, 0] + 0.5 * X[:, 7] ** 2 - X[:, 30] + rng.normal(0.0, 0.5, 600) > 0.3
+    clf = HistGradientBoostingClassifier(max_iter=30, max_leaf_nodes=7, random_state=0).fit(X, y)
+    model = ring_model_from_sklearn(clf, X[:50], 0.5, {"test": True})
+    Xt = rng.normal(size=(200, len(RING_FEATURES)))
+    np.testing.assert_allclose(model.probability(Xt), clf.predict_proba(Xt)[:, 1], rtol=1e-9, atol=1e-12)
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(model.to_json()))
+    np.testing.assert_array_equal(RingModel.load(path).probability(Xt), model.probability(Xt))
+    bad = model.to_json() | {"left": model.to_json()["left"][:-1]}
+    with pytest.raises(InputError, match="inconsistent tree arrays"):
+        RingModel.from_json(bad, "bad.json")
+    with pytest.raises(InputError, match="not a kizuna crater ring model"):
+        RingModel.from_json({"format": "x"}, "x.json")
+    with pytest.raises(InputError, match="features of shape"):
+        model.probability(np.zeros((3, 5)))
+
+
 # ------------------------------------------------------------------------------------------------ scoring
 
 
@@ -345,3 +481,13 @@ def test_bad_inputs_raise_input_error() -> None:
         R, p = nadir_pose(0.0, 0.0, 100e3)
         render_view(dem, Camera.from_fov(64, 64, 20.0), R, p, sun_dir_me=latlon_to_moon_me(0.0, 0.0),
                     sun_elevation_deg=30.0, sun_azimuth_deg=90.0)  # fmt: skip
+    with pytest.raises(InputError, match="min_radius_px=1.0"):
+        RingDetectorSpec(min_radius_px=1.0)
+    with pytest.raises(InputError, match="max_radius_px=5.0"):
+        RingDetectorSpec(min_radius_px=6.0, max_radius_px=5.0)
+    with pytest.raises(InputError, match="NaN or infinite"):
+        slope_from_shading(np.full((16, 16), np.nan), 0.3)
+    with pytest.raises(InputError, match="sun_elevation_rad"):
+        slope_from_shading(np.ones((16, 16)), 2.0)
+    with pytest.raises(InputError, match="cannot read the crater ring model"):
+        RingDetectorSpec(model_path="/nonexistent/ring.json").model()

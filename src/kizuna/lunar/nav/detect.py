@@ -239,7 +239,7 @@ def _pyramid_candidates(turned: NDArray, spec: DetectorSpec, max_r: float):
 
 
 @nb.njit(cache=True)
-def _suppress_kernel(c, order, nb_ptr, nb_idx):
+def _suppress_kernel(c, order, nb_ptr, nb_idx, ratio_max=1.8, dist_frac=0.7):
     """Greedy suppression in the given order; neighbours of i are nb_idx[nb_ptr[i]:nb_ptr[i + 1]]."""
     n = order.size
     keep = np.zeros(n, dtype=np.bool_)
@@ -255,7 +255,7 @@ def _suppress_kernel(c, order, nb_ptr, nb_idx):
             d = math.hypot(x - c[j, 0], y - c[j, 1])
             lo = min(r, rj)
             ratio = max(r, rj) / lo
-            if ratio < 1.8 and d < 0.7 * lo * ratio:
+            if ratio < ratio_max and d < dist_frac * lo * ratio:
                 ok = False
                 break
         if ok:
@@ -263,21 +263,25 @@ def _suppress_kernel(c, order, nb_ptr, nb_idx):
     return keep
 
 
-def _suppression_mask(c: NDArray, key: NDArray) -> NDArray[np.bool_]:
+def _suppression_mask(
+    c: NDArray, key: NDArray, ratio_max: float = 1.8, dist_frac: float = 0.7
+) -> NDArray[np.bool_]:
     """Which rows (x, y, r, ...) survive greedy suppression in decreasing key: a row is dropped when a
-    kept one of similar size (ratio < 1.8) lies within 0.7 of the larger radius (a duplicate)."""
+    kept one of similar size (radius ratio < ratio_max) lies within dist_frac of the larger radius (a
+    duplicate)."""
     if len(c) == 0:
         return np.zeros(0, dtype=bool)
-    # a row can only be suppressed by rows within 0.7 x 1.8 = 1.26 of its own radius: find those once
-    # with a k-d tree instead of comparing every pair
+    # a row can only be suppressed by rows within dist_frac x ratio_max (0.7 x 1.8 = 1.26 by default) of
+    # its own radius: find those once with a k-d tree instead of comparing every pair
     tree = cKDTree(c[:, :2])
-    lists = tree.query_ball_point(c[:, :2], 1.26 * c[:, 2] + 1e-9)
+    lists = tree.query_ball_point(c[:, :2], dist_frac * ratio_max * c[:, 2] + 1e-9)
     ptr = np.zeros(len(c) + 1, dtype=np.int64)
     ptr[1:] = np.cumsum([len(v) for v in lists])
     idx = np.fromiter((j for v in lists for j in v), dtype=np.int64, count=int(ptr[-1]))
     return _suppress_kernel(
-        np.ascontiguousarray(c[:, :3], dtype=np.float64), np.argsort(-key, kind="stable"), ptr, idx
-    )
+        np.ascontiguousarray(c[:, :3], dtype=np.float64), np.argsort(-key, kind="stable"), ptr, idx,
+        float(ratio_max), float(dist_frac),
+    )  # fmt: skip
 
 
 def _suppress(c: NDArray) -> NDArray:

@@ -1,117 +1,87 @@
-"""Crater detection in views of a global DEM, scored against a crater catalogue, and the candidate
-classifier trained for such views.
+"""Crater detection in views of a global DEM, scored against a crater catalogue, and the ring classifier
+trained for such views.
 
-The detector (:mod:`kizuna.lunar.nav.detect`) was laid out and its classifier trained on the procedural
-terrain's fresh bowl craters. Craters of 80 km and more on the real Moon are mostly complex and worn:
-flat floors, terraced walls near the rim, central peaks, other craters on top. For views rendered from a
-global DEM (:mod:`kizuna.lunar.nav.globe`) three things change, none of them the detector itself:
-
-1. the image is blurred by about 10 km on the ground, which spreads the wall shading inward where the
-   detector's shading signature looks for it;
-2. it is padded by mirroring, so that the signature template (1.6 radii from a centre) fits craters
-   near the frame edge as well;
-3. candidates are classified by a model of the same form as the shipped one, trained on rendered LOLA
-   LDEM_4 views whose craters are known from the Head et al. (2010) and LROC catalogues
-   (:func:`train_globe_candidate_model`; the views lie in the longitude sectors TRAIN_LON_SECTORS_DEG,
-   disjoint from those of the tests and benchmarks).
+Craters of 80 km and more on the real Moon are mostly complex and worn: flat floors, terraced walls,
+central peaks, other craters on top. Views of a global DEM (:mod:`kizuna.lunar.nav.globe`) are read with
+the rim-height ring detector of :mod:`kizuna.lunar.nav.ring_detect`, which asks of a crater only that
+its floor lies below its rim, given the Sun's direction in the image and its elevation above the local
+horizon at every pixel (both known from the view's geometry, as a navigation camera knows them from its
+attitude and the ephemeris). Its candidate classifier is trained on rendered LOLA LDEM_4 views whose
+craters are known from the Head et al. (2010) and LROC catalogues (:func:`train_globe_ring_model`); the
+training views lie in the longitude sectors TRAIN_LON_SECTORS_DEG, disjoint from those of the tests and
+benchmarks.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from importlib import resources
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from kizuna.core.constants import MOON_RADIUS_M
 from kizuna.core.ephemeris import latlon_to_moon_me
 from kizuna.errors import InputError
-from kizuna.lunar.nav.detect import DetectorSpec, detect_craters
-from kizuna.lunar.nav.detect_model import CandidateModel
+from kizuna.lunar.nav.detect import _suppression_mask
 from kizuna.lunar.nav.globe import GlobalDEM, GlobeView, project_craters, render_nadir
+from kizuna.lunar.nav.ring_detect import (
+    NMS_DIST,
+    NMS_RATIO,
+    RingCandidates,
+    RingDetectorSpec,
+    RingModel,
+    detect_rings,
+    ring_candidates,
+    ring_features,
+    ring_model_from_sklearn,
+)
 
 __all__ = [
-    "GLOBE_MODEL_RESOURCE",
     "TRAIN_LON_SECTORS_DEG",
-    "DETECT_BLUR_M",
     "VIEW_ALTITUDE_M",
     "VIEW_SIZE_PX",
     "VIEW_FOV_DEG",
     "MatchScore",
-    "globe_detector_spec",
-    "detection_image",
+    "sun_elevation_map_deg",
     "detect_view",
     "match_catalog",
     "sector_view_centres",
     "view_extent_m",
     "complement_sectors",
-    "train_globe_candidate_model",
+    "random_sector_geometry",
+    "ring_training_set",
+    "train_globe_ring_model",
 ]
 
-GLOBE_MODEL_RESOURCE = "crater_candidate_model_globe.json"
 # Longitude sectors (deg east, [start, end)) whose views trained the shipped globe model; tests and
 # benchmarks of that model use views lying wholly in the other two quarters of the globe.
 TRAIN_LON_SECTORS_DEG = ((0.0, 90.0), (180.0, 270.0))
-# Gaussian blur before detection (sigma on the ground at the view centre, m).
-DETECT_BLUR_M = 10e3
-# The views the globe model was trained on: nadir, 3000 km above the sphere, 200 x 200 px, 12 deg field
-# of view (about 3.3 km per pixel, 660 km across): an 80 km crater is about 24 px across, and seen from
-# this high the ground is viewed at most 24 deg from the vertical (17 deg at the middle of the edges).
+# The standard views: nadir, 3000 km above the sphere, 200 x 200 px, 12 deg field of view (about 3.3 km
+# per pixel, 660 km across): an 80 km crater is about 24 px across, and seen from this high the ground is
+# viewed at most 24 deg from the vertical (17 deg at the middle of the edges).
 VIEW_ALTITUDE_M = 3000e3
 VIEW_SIZE_PX = 200
 VIEW_FOV_DEG = 12.0
 
 
-def globe_detector_spec(**overrides: object) -> DetectorSpec:
-    """Return detector settings for views of a global DEM: the candidate classifier trained on rendered
-    LOLA views, radii from 6 px, a low signature threshold (the classifier decides); keyword arguments
-    override any DetectorSpec field."""
-    path = str(resources.files("kizuna") / "data" / GLOBE_MODEL_RESOURCE)
-    base: dict[str, object] = {"min_radius_px": 6.0, "threshold": 0.1, "model_path": path}
-    return DetectorSpec(**{**base, **overrides})  # type: ignore[arg-type]
+def sun_elevation_map_deg(view: GlobeView) -> NDArray[np.float64]:
+    """Return the Sun's elevation (deg) above the local horizontal of the sphere at every pixel's ground
+    point (H x W)."""
+    g = view.ground_me_m
+    up = g / np.linalg.norm(g, axis=2, keepdims=True)
+    return np.degrees(np.arcsin(np.clip(up @ view.sun_dir_me, -1.0, 1.0)))
 
 
-def detection_image(view: GlobeView, blur_m: float = DETECT_BLUR_M) -> tuple[NDArray[np.float64], int]:
-    """Return the image the detector reads for a view (blurred by blur_m on the ground, m, and padded by
-    mirroring) and the padding (px on each side)."""
-    if not (math.isfinite(blur_m) and blur_m >= 0):
-        raise InputError(f"blur_m={blur_m}: expected a finite ground distance >= 0 m")
-    h, w = view.image.shape
-    img = view.image.astype(np.float64)
-    sigma = blur_m / float(view.ground_sample_m((w - 1) / 2.0, (h - 1) / 2.0))
-    if sigma > 0.3:
-        img = ndimage.gaussian_filter(img, sigma, mode="nearest")
-    pad = int(math.ceil(0.15 * min(h, w)))
-    return np.pad(img, pad, mode="symmetric"), pad
-
-
-def _view_spec(view: GlobeView, spec: DetectorSpec | None) -> DetectorSpec:
-    spec = spec or globe_detector_spec()
-    if spec.max_radius_px is None:  # a quarter of the view, not of the padded image
-        spec = replace(spec, max_radius_px=0.25 * min(view.image.shape))
-    return spec
-
-
-def detect_view(
-    view: GlobeView, spec: DetectorSpec | None = None, blur_m: float = DETECT_BLUR_M
-) -> pd.DataFrame:
-    """Detect craters in a view with ``detect_craters`` given the view's Sun direction; return its table
-    (x_px, y_px, a_px, b_px, theta_rad, score, ...; px in the view's image) for centres in the frame."""
-    spec = _view_spec(view, spec)
-    img, pad = detection_image(view, blur_m)
-    det = detect_craters(img, view.sun_azimuth_image_deg, spec)
-    det["x_px"] -= pad
-    det["y_px"] -= pad
-    h, w = view.image.shape
-    inside = (det.x_px >= -0.5) & (det.x_px <= w - 0.5) & (det.y_px >= -0.5) & (det.y_px <= h - 0.5)
-    return det[inside].reset_index(drop=True)
+def detect_view(view: GlobeView, spec: RingDetectorSpec | None = None) -> pd.DataFrame:
+    """Detect craters in a view with the ring detector, given the view's Sun direction; return its table
+    (x_px, y_px, a_px, b_px, theta_rad, score, ring_score; px in the view's image)."""
+    return detect_rings(view.image, view.sun_azimuth_image_deg, sun_elevation_map_deg(view), spec)
 
 
 # ------------------------------------------------------------------------------------------------ scoring
@@ -258,107 +228,215 @@ def complement_sectors(sectors: Sequence[tuple[float, float]]) -> list[tuple[flo
     return out
 
 
-def train_globe_candidate_model(
-    dem: GlobalDEM,
-    catalog: pd.DataFrame,
-    centres: Sequence[tuple[float, float]],
-    sun_elevations_deg: Sequence[float] = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0),
+def random_sector_geometry(
+    lon_sectors_deg: Sequence[tuple[float, float]],
+    n_views: int,
     seed: int = 0,
-    min_probability: float = 0.5,
-    n_estimators: int = 200,
-    max_depth: int = 3,
-    learning_rate: float = 0.1,
-) -> tuple[CandidateModel, dict]:
-    """Train the candidate classifier on standard nadir views (VIEW_*) of the DEM at the given centres
-    (lat, lon deg), one random Sun azimuth per centre and elevation (deg).
-
-    A candidate is labelled a crater when it matches (rule of :func:`match_catalog`) any crater of the
-    catalogue (a complete one, e.g. Head 2010 D >= 20 km with LROC 5-20 km). Needs scikit-learn. Returns
-    the model and a dictionary of training counts.
-    """
-    from sklearn.ensemble import GradientBoostingClassifier
-
-    from kizuna.lunar.nav.detect import _as_image, _candidates, _normalise
-    from kizuna.lunar.nav.detect_model import candidate_features, from_sklearn
-
+    max_abs_lat_deg: float = 60.0,
+    sun_elevation_range_deg: tuple[float, float] = (5.0, 60.0),
+) -> NDArray[np.float64]:
+    """Return (n_views, 4) random standard-view geometries (centre lat, lon deg east; Sun elevation and
+    azimuth, deg): centres such that the view lies wholly in one of the longitude sectors (deg east,
+    [start, end)) within max_abs_lat_deg of the equator, Sun elevation uniform in the range."""
+    if n_views < 1 or not (0 < max_abs_lat_deg <= 80):
+        raise InputError(
+            f"n_views={n_views}, max_abs_lat_deg={max_abs_lat_deg}: expected >= 1 and in (0, 80]"
+        )
     rng = np.random.default_rng(seed)
-    Xs, ys = [], []
-    for lat, lon in centres:
-        for el in sun_elevations_deg:
-            view = render_nadir(
-                dem, lat, lon, VIEW_ALTITUDE_M, VIEW_SIZE_PX, VIEW_FOV_DEG, el, float(rng.uniform(0, 360)),
-                rng=rng,
-            )  # fmt: skip
-            spec = _view_spec(view, None)
-            img, pad = detection_image(view)
-            az = math.radians(view.sun_azimuth_image_deg)
-            ref, (cx, cy, ux, uy, vx, vy, ox, oy) = _candidates(_normalise(_as_image(img)), az, spec)
-            # as detect._detect does before classifying: the radius range asked for
-            ref = ref[(ref[:, 2] >= spec.min_radius_px) & (ref[:, 2] <= spec.max_radius_px)]
-            if len(ref) == 0:
-                continue
-            X = candidate_features(ref)
-            xt, yt = ref[:, 0] - ox, ref[:, 1] - oy
-            xy = np.column_stack([cx + xt * ux + yt * vx - pad, cy + xt * uy + yt * vy - pad])
-            n = VIEW_SIZE_PX
-            inside = np.all((xy >= -0.5) & (xy <= n - 0.5), axis=1)
-            truth = project_craters(catalog, view, dem, keep="any")
-            t_xy = truth[["x_px", "y_px"]].to_numpy()
-            t_d = (truth["a_px"] + truth["b_px"]).to_numpy()
-            y = _match_matrix(xy, 2.0 * ref[:, 2], t_xy, t_d).any(axis=1)
-            Xs.append(X[inside])
-            ys.append(y[inside].astype(int))
-    X, y = np.vstack(Xs), np.concatenate(ys)
+    margin, _ = view_extent_m()
+    out: list[tuple[float, float, float, float]] = []
+    for _ in range(100 * n_views):
+        if len(out) == n_views:
+            break
+        lat = float(rng.uniform(-max_abs_lat_deg, max_abs_lat_deg))
+        half = math.degrees(margin / (MOON_RADIUS_M * math.cos(math.radians(lat))))
+        s0, s1 = lon_sectors_deg[int(rng.integers(len(lon_sectors_deg)))]
+        if s1 - s0 < 2.0 * half:
+            continue
+        lon = float(rng.uniform(s0 + half, s1 - half))
+        out.append((lat, lon, float(rng.uniform(*sun_elevation_range_deg)), float(rng.uniform(0.0, 360.0))))
+    if len(out) < n_views:
+        raise InputError("longitude sectors too narrow for a standard view: widen them or lower the latitude")
+    return np.asarray(out, dtype=np.float64)
+
+
+def ring_training_set(
+    views: Sequence[GlobeView],
+    catalog: pd.DataFrame,
+    dem: GlobalDEM | None = None,
+    spec: RingDetectorSpec | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.bool_], NDArray[np.int64]]:
+    """Return the ring features of every candidate in the views, its label (it matches a catalogue crater
+    by the rule of :func:`match_catalog`; the catalogue should be complete, e.g. Head 2010 D >= 20 km with
+    LROC 5-20 km) and the index of its view."""
+    Xs, ys, vs = [], [], []
+    for k, view in enumerate(views):
+        c = ring_candidates(view.image, view.sun_azimuth_image_deg, sun_elevation_map_deg(view), spec)
+        truth = project_craters(catalog, view, dem, keep="any")
+        t_xy = truth[["x_px", "y_px"]].to_numpy()
+        t_d = (truth["a_px"] + truth["b_px"]).to_numpy()
+        Xs.append(ring_features(c))
+        ys.append(_match_matrix(np.column_stack([c.x_px, c.y_px]), 2.0 * c.r_px, t_xy, t_d).any(axis=1))
+        vs.append(np.full(len(c), k))
+    return np.vstack(Xs), np.concatenate(ys), np.concatenate(vs)
+
+
+def train_globe_ring_model(
+    X: NDArray,
+    y: NDArray,
+    min_probability: float = 0.5,
+    provenance: dict | None = None,
+    max_iter: int = 200,
+    max_leaf_nodes: int = 15,
+    learning_rate: float = 0.1,
+    seed: int = 0,
+) -> RingModel:
+    """Fit the ring classifier (a scikit-learn HistGradientBoostingClassifier, stored as a RingModel) on
+    a training set of :func:`ring_training_set`. Needs scikit-learn."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    y = np.asarray(y, dtype=bool)
     if len(np.unique(y)) < 2:
         raise InputError("training views gave candidates of one class only: use more views")
-    clf = GradientBoostingClassifier(
-        n_estimators=n_estimators, max_depth=max_depth, learning_rate=learning_rate, subsample=0.8,
+    clf = HistGradientBoostingClassifier(
+        max_iter=max_iter, max_leaf_nodes=max_leaf_nodes, learning_rate=learning_rate, early_stopping=False,
         random_state=seed,
     )  # fmt: skip
     clf.fit(X, y)
-    info = {
-        "views": len(centres) * len(sun_elevations_deg),
-        "candidates": int(len(y)),
-        "craters": int(y.sum()),
-    }
+    info = {"candidates": int(len(y)), "craters": int(y.sum()), "max_iter": max_iter,
+            "max_leaf_nodes": max_leaf_nodes, "learning_rate": learning_rate}  # fmt: skip
+    check = np.asarray(X)[np.linspace(0, len(y) - 1, 500).astype(int)]
+    return ring_model_from_sklearn(clf, check, min_probability, {**(provenance or {}), **info})
+
+
+def _precision_threshold(
+    probs: Sequence[NDArray],
+    cands: Sequence,
+    views: Sequence[GlobeView],
+    els: Sequence[float],
+    catalog: pd.DataFrame,
+    dem: GlobalDEM,
+    target: float,
+) -> tuple[float, dict]:
+    """Lowest probability threshold (0.05 steps) whose detections reach the target precision for craters
+    >= 80 km at every Sun elevation, and the recall and precision there per elevation."""
+    for p_min in np.arange(0.3, 0.951, 0.05):
+        per_el: dict[float, list[int]] = {}
+        for p, c, view, el in zip(probs, cands, views, els, strict=True):
+            det = _kept(p, c, p_min)
+            s = match_catalog(det, catalog, view, dem=dem)
+            acc = per_el.setdefault(float(el), [0, 0, 0, 0])
+            acc[0] += s.n_true
+            acc[1] += s.n_true_matched
+            acc[2] += s.n_detections
+            acc[3] += s.n_detections_matched
+        figs = {el: (a[1] / max(a[0], 1), a[3] / max(a[2], 1)) for el, a in per_el.items()}
+        if all(prec >= target for _, prec in figs.values()):
+            return round(float(p_min), 2), figs
+    return 0.95, figs
+
+
+def _kept(p: NDArray, c: RingCandidates, p_min: float) -> pd.DataFrame:
+    """Detections of a candidate set at a probability threshold, as detect_rings keeps them."""
+    keep = np.flatnonzero(p >= p_min)
+    rows = np.column_stack([c.x_px[keep], c.y_px[keep], c.r_px[keep]])
+    keep = keep[_suppression_mask(rows, p[keep], NMS_RATIO, NMS_DIST)] if keep.size else keep
+    return pd.DataFrame({"x_px": c.x_px[keep], "y_px": c.y_px[keep], "a_px": c.r_px[keep]})
+
+
+@functools.lru_cache(maxsize=1)
+def _training_data(dem_path: str, head_path: str, lroc_path: str) -> tuple[GlobalDEM, pd.DataFrame]:
+    """The DEM and the complete catalogue (Head 2010 with LROC), read once per process."""
+    from kizuna.lunar.nav.catalog import read_catalog
+    from kizuna.lunar.nav.globe import load_global_dem
+
+    catalog = pd.concat([read_catalog(head_path), read_catalog(lroc_path)], ignore_index=True)
+    return load_global_dem(dem_path), catalog
+
+
+def _training_view(task: tuple) -> tuple:
+    """Render one standard view (task: DEM, Head and LROC paths, lat, lon, Sun elevation and azimuth deg,
+    noise seed, whether to return the view) and return its training set, candidates and view."""
+    dem_path, head_path, lroc_path, lat, lon, el, az, seed, keep_view = task
+    dem, catalog = _training_data(dem_path, head_path, lroc_path)
+    view = render_nadir(
+        dem, lat, lon, VIEW_ALTITUDE_M, VIEW_SIZE_PX, VIEW_FOV_DEG, el, az, rng=np.random.default_rng(seed)
+    )
+    cands = ring_candidates(view.image, view.sun_azimuth_image_deg, sun_elevation_map_deg(view))
+    X, y, _ = ring_training_set([view], catalog, dem)
+    return X, y, (cands if keep_view else None), (view if keep_view else None)
+
+
+TRAIN_VIEWS = 400
+PROTOCOL_LAT_ROWS_DEG = (-55.0, -33.0, -11.0, 11.0, 33.0, 55.0)
+PROTOCOL_SUN_ELEVATIONS_DEG = (10.0, 20.0, 30.0, 45.0)
+
+
+def main() -> None:  # pragma: no cover - run by hand to retrain the shipped model
+    """Train the shipped globe ring model.
+
+    python -m kizuna.lunar.nav.globe_detect LDEM_4.IMG HeadCraters.csv LROCCraters.csv OUT.json
+
+    Views: TRAIN_VIEWS random standard views in the training sectors (Sun 5-60 deg), rendered on local
+    processes. The probability threshold is chosen by cross-validation between the two training
+    sectors: a model fitted on the random views of one sector scores the benchmark-like views (latitude
+    rows PROTOCOL_LAT_ROWS_DEG, Sun elevations PROTOCOL_SUN_ELEVATIONS_DEG) of the other, and the
+    threshold is the lowest that reaches a precision of 0.85 for craters >= 80 km at every elevation.
+    The shipped model is then fitted on all.
+    """
+    import sys
+
+    from kizuna.core.parallel import run_tasks
+    from kizuna.lunar.nav.catalog import read_catalog
+    from kizuna.lunar.nav.globe import load_global_dem
+
+    dem_path, head_path, lroc_path, out = sys.argv[1:5]
+    dem = load_global_dem(dem_path)
+    head = read_catalog(head_path)
+    paths = (dem_path, head_path, lroc_path)
+    geo = random_sector_geometry(TRAIN_LON_SECTORS_DEG, TRAIN_VIEWS, seed=1)
+    tasks = [(*paths, *map(float, g), 1000 + i, False) for i, g in enumerate(geo)]
+    # benchmark-like views in the training sectors, Sun azimuth as in the benchmark
+    margin, side = view_extent_m()
+    centres = sector_view_centres(TRAIN_LON_SECTORS_DEG, PROTOCOL_LAT_ROWS_DEG, margin, side)
+    pel = [el for el in PROTOCOL_SUN_ELEVATIONS_DEG for _ in centres]
+    psec = [0 if (lon % 360.0) < 180.0 else 1 for _ in PROTOCOL_SUN_ELEVATIONS_DEG for _, lon in centres]
+    tasks += [
+        (*paths, lat, lon, el, (41.0 * k + 13.0 * el) % 360.0, k, True)
+        for el in PROTOCOL_SUN_ELEVATIONS_DEG
+        for k, (lat, lon) in enumerate(centres)
+    ]
+    res = run_tasks(_training_view, tasks, mode="processes")
+    train, prot = res[:TRAIN_VIEWS], res[TRAIN_VIEWS:]
+    X = np.vstack([r[0] for r in train])
+    y = np.concatenate([r[1] for r in train])
+    sector = np.concatenate(
+        [np.full(len(r[1]), 0 if (g[1] % 360.0) < 180.0 else 1) for r, g in zip(train, geo, strict=True)]
+    )
+    pc = [r[2] for r in prot]
+    pv = [r[3] for r in prot]
+    probs: list = [None] * len(pv)
+    for fold in (0, 1):
+        m = train_globe_ring_model(X[sector == fold], y[sector == fold])
+        for i in range(len(pv)):
+            if psec[i] != fold:
+                probs[i] = m.probability(ring_features(pc[i]))
+    p_min, figs = _precision_threshold(probs, pc, pv, pel, head, dem, 0.85)
     provenance = {
         "trained_on": "LOLA LDEM_4 rendered by kizuna.lunar.nav.globe, nadir views "
         f"{VIEW_SIZE_PX} px, {VIEW_FOV_DEG} deg, {VIEW_ALTITUDE_M / 1e3:g} km; labels Head 2010 + LROC",
         "lon_sectors_deg": [list(s) for s in TRAIN_LON_SECTORS_DEG],
-        "centres": [list(c) for c in centres],
-        "sun_elevations_deg": list(sun_elevations_deg),
-        "blur_m": DETECT_BLUR_M,
-        "n_estimators": n_estimators,
-        "max_depth": max_depth,
-        **info,
+        "views": TRAIN_VIEWS,
+        "geometry_seed": 1,
+        "min_probability_from": "cross-validation between the training sectors, precision >= 0.85",
+        "cross_validation_recall_precision": {
+            f"{el:g}": [round(r, 4), round(p, 4)] for el, (r, p) in figs.items()
+        },
     }
-    return from_sklearn(clf, X[:1], min_probability, provenance), info
-
-
-TRAIN_LAT_ROWS_DEG = (-55.0, -40.0, -25.0, -10.0, 5.0, 20.0, 35.0, 50.0)
-# The shipped model's probability threshold: the lowest that gave a precision of at least 0.85 for
-# craters >= 80 km at every Sun elevation of 10, 20, 30 and 45 deg on views in the training sectors.
-TRAIN_MIN_PROBABILITY = 0.6
-
-
-def main() -> None:  # pragma: no cover - run by hand to retrain the shipped model
-    """Train the shipped globe model.
-
-    python -m kizuna.lunar.nav.globe_detect LDEM_4.IMG HeadCraters.csv LROCCraters.csv OUT.json
-    """
-    import sys
-
-    from kizuna.lunar.nav.catalog import read_catalog
-    from kizuna.lunar.nav.globe import load_global_dem
-
-    dem_path, head, lroc, out = sys.argv[1:5]
-    dem = load_global_dem(dem_path)
-    catalog = pd.concat([read_catalog(head), read_catalog(lroc)], ignore_index=True)
-    margin, side = view_extent_m()
-    centres = sector_view_centres(TRAIN_LON_SECTORS_DEG, TRAIN_LAT_ROWS_DEG, margin, 0.75 * side)
-    model, info = train_globe_candidate_model(dem, catalog, centres, min_probability=TRAIN_MIN_PROBABILITY)
+    model = train_globe_ring_model(X, y, p_min, provenance)
     Path(out).write_text(json.dumps(model.to_json()) + "\n")
-    print(json.dumps(info))
+    print(json.dumps({"min_probability": p_min, "candidates": int(len(y)), "craters": int(y.sum()),
+                      "cv": provenance["cross_validation_recall_precision"]}))  # fmt: skip
 
 
 if __name__ == "__main__":  # pragma: no cover
