@@ -9,7 +9,9 @@ Sun azimuth for every view. Detector: the rim-height ring detector (:mod:`kizuna
 through :func:`kizuna.lunar.nav.globe_detect.detect_view`. Recall: Head craters >= 80 km wholly in the
 frame matched by a detection; precision: detections of at least 0.7 x 80 km that match any Head crater
 (match rule of :func:`kizuna.lunar.nav.globe_detect.match_catalog`). The baseline beside it is
-``detect_craters`` with its default settings on the plain rendered image.
+``detect_craters`` with its default settings on the plain rendered image. Recall is also given by
+each crater's relief in the DEM over its diameter (:func:`kizuna.lunar.nav.globe.crater_relief`), over all
+elevations: how much of a crater there is to see in shading at all.
 
 Prints one line per figure (``name: value unit``).
 
@@ -30,7 +32,7 @@ import numpy as np
 
 from kizuna.lunar.nav.catalog import read_catalog
 from kizuna.lunar.nav.detect import detect_craters
-from kizuna.lunar.nav.globe import load_global_dem, render_nadir
+from kizuna.lunar.nav.globe import crater_relief, load_global_dem, render_nadir
 from kizuna.lunar.nav.globe_detect import (
     TRAIN_LON_SECTORS_DEG,
     VIEW_ALTITUDE_M,
@@ -46,6 +48,8 @@ from kizuna.lunar.nav.globe_detect import (
 LAT_ROWS_DEG = (-55.0, -33.0, -11.0, 11.0, 33.0, 55.0)
 SUN_ELEVATIONS_DEG = (10.0, 20.0, 30.0, 45.0)
 MIN_DIAMETER_M = 80e3
+# bins of a crater's relief in the DEM over its diameter (rim band less floor, globe.crater_relief)
+RELIEF_BINS = (0.0, 0.01, 0.02, 0.03)
 
 
 def line(name: str, value: object, unit: str = "") -> None:
@@ -74,6 +78,7 @@ def bench(data: Path) -> None:
     margin, side = view_extent_m()
     centres = sector_view_centres(complement_sectors(TRAIN_LON_SECTORS_DEG), LAT_ROWS_DEG, margin, side)
     t_render, t_detect, t_base = [], [], []
+    relief, found = [], []
     for el in SUN_ELEVATIONS_DEG:
         scores, base = [], []
         for k, (lat, lon) in enumerate(centres):
@@ -92,6 +97,9 @@ def bench(data: Path) -> None:
             t_detect.append(t2 - t1)
             t_base.append(t3 - t2)
             scores.append(match_catalog(det, head, view, MIN_DIAMETER_M, dem=dem))
+            t = scores[-1].true_craters
+            relief.append(crater_relief(dem, t.lat_deg, t.lon_deg, t.diameter_m))
+            found.append(scores[-1].true_matched)
             base.append(match_catalog(det0, head, view, MIN_DIAMETER_M, dem=dem))
         nt, nd, recall, precision, med_m, med_px = _totals(scores)
         tag = f"sun_el_{el:g}deg"
@@ -105,6 +113,15 @@ def bench(data: Path) -> None:
         _, nd0, recall0, precision0, _, _ = _totals(base)
         line(f"baseline_default_detector_recall_{tag}", recall0)
         line(f"baseline_default_detector_precision_{tag}", precision0)
+    # recall against what the DEM itself holds of each crater (all elevations together)
+    relief_all, found_all = np.concatenate(relief), np.concatenate(found)
+    edges = (*RELIEF_BINS, np.inf)
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        sel = (relief_all >= lo) & (relief_all < hi)
+        tag = f"relief_over_d_{lo:g}_to_{hi:g}".replace("inf", "max")
+        line(f"lola_true_craters_{tag}", int(sel.sum()))
+        line(f"lola_recall_{tag}", float(found_all[sel].mean()) if sel.any() else float("nan"))
+    line("lola_share_of_craters_relief_over_d_below_0.02", float(np.mean(relief_all < 0.02)))
     n = len(t_render)
     line("lola_render_time_per_view_median", float(np.median(t_render)), "s")
     line("lola_detect_time_per_view_median", float(np.median(t_detect)), "s")

@@ -26,6 +26,7 @@ from kizuna.errors import InputError
 from kizuna.lunar.nav.catalog import read_catalog
 from kizuna.lunar.nav.globe import (
     GlobalDEM,
+    crater_relief,
     load_global_dem,
     nadir_pose,
     project_craters,
@@ -491,3 +492,21 @@ def test_bad_inputs_raise_input_error() -> None:
         slope_from_shading(np.ones((16, 16)), 2.0)
     with pytest.raises(InputError, match="cannot read the crater ring model"):
         RingDetectorSpec(model_path="/nonexistent/ring.json").model()
+
+
+def test_crater_relief_of_a_flat_pit_is_its_depth_over_diameter() -> None:
+    # A pit 2 km deep with vertical walls at 0.75 R in a level plain: the floor disc (within 0.6 R) lies
+    # 2 km below the rim band (0.9-1.3 R), so the relief over the diameter is 2000 / D exactly; the walls
+    # stand more than two DEM cells from both bands, so the grid's interpolation does not reach them.
+    lat0, lon0, d_m = -20.0, 130.0, 300e3
+    lat = np.radians(90.0 - (np.arange(720) + 0.5) * 0.25)[:, None]
+    lon = np.radians((np.arange(1440) + 0.5) * 0.25)[None, :]
+    la, lo = math.radians(lat0), math.radians(lon0)
+    cosd = np.sin(lat) * math.sin(la) + np.cos(lat) * math.cos(la) * np.cos(lon - lo)
+    q = np.arccos(np.clip(cosd, -1.0, 1.0)) * R_MOON / (0.5 * d_m)
+    dem = GlobalDEM(np.where(q <= 0.75, -1500.0, 500.0), 0.0, 0.25)
+    got = crater_relief(dem, [lat0, lat0 + 30.0], [lon0, lon0], [d_m, d_m])
+    assert got[0] == pytest.approx(2000.0 / d_m, rel=1e-9)
+    assert got[1] == pytest.approx(0.0, abs=1e-12)  # level ground away from the pit
+    with pytest.raises(InputError):
+        crater_relief(dem, [0.0], [0.0], [-1.0])

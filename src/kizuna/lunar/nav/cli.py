@@ -153,11 +153,11 @@ def land(
 ) -> None:
     """Simulate one SLIM-like descent from 15 km to a 50 m hover, navigated by crater matching.
 
-    Where the crater fix fails (low Sun) the image is matched against a map image rendered from the
-    onboard DEM. Writes OUT/summary.json (final_position_error_m, final_altitude_m, fixes_attempted,
-    fixes_accepted, fixes_rejected, false_fixes, fixes_accepted_craters, fixes_accepted_correlation,
-    median_fix_latency_s, ... in SI units), trajectory.parquet/csv, fixes.csv (with the method of each
-    fix), figures and report.html.
+    With --scenario polar, where the crater fix fails (low Sun) the image is matched against a map image
+    rendered from the onboard DEM. Writes OUT/summary.json (final_position_error_m, final_altitude_m,
+    fixes_attempted, fixes_accepted, fixes_rejected, false_fixes, fixes_accepted_craters,
+    fixes_accepted_correlation, median_fix_latency_s, ... in SI units), trajectory.parquet/csv, fixes.csv
+    (with the method of each fix), figures and report.html.
     """
     from dataclasses import replace
 

@@ -3,11 +3,11 @@
 One run: draw the dispersions from the seed, fly the true descent, simulate the IMU along it, and run the
 error-state filter from the nominal start, fusing the altimeter at its rate and a crater fix at each
 image time (render the true view, detect, match with the filter's predicted pose, solve the pose, and
-update through the chi-square gate). When the crater fix gives no pose or is refused by the gate (at
-low Sun, where rims are mostly shadow), the same image is matched against a map image rendered from the
-onboard DEM for the predicted pose (``correlate.py``) and that fix goes through the gate instead; each
-fix record says which method produced it. Everything that scores the run (true trajectory, estimates,
-every fix and its true error) is returned.
+update through the chi-square gate). With ``fix_method="auto"`` (the polar preset), when the crater fix
+gives no pose or is refused by the gate (at low Sun, where rims are mostly shadow), the same image is
+matched against a map image rendered from the onboard DEM for the predicted pose (``correlate.py``) and
+that fix goes through the gate instead; each fix record says which method produced it. Everything that
+scores the run (true trajectory, estimates, every fix and its true error) is returned.
 """
 
 from __future__ import annotations
@@ -90,8 +90,11 @@ class Scenario:
     gate_prob: float = 0.9999
     example_frames: int = 3  # rendered frames kept with their fixes for the report
     correlation: CorrelationSpec = field(default_factory=CorrelationSpec)
-    fix_method: str = "auto"  # one of FIX_METHODS: which image fixes to try, in which order
+    fix_method: str = "craters"  # one of FIX_METHODS: which image fixes to try, in which order
     min_crater_matches: int = 5  # a crater pose on fewer matched craters is not used (the next method runs)
+    # The altimeter informs height only: besides the horizontal position, the attitude columns of its
+    # Jacobian are treated as consider terms (see _altimeter_update). Off, attitude is updated too.
+    altimeter_height_only: bool = False
 
     def __post_init__(self) -> None:
         if not (0.0 < self.fov_deg < 180.0):
@@ -107,11 +110,16 @@ class Scenario:
     def polar(cls, **changes: object) -> Scenario:
         """Return the polar preset: the Sun 1.5 deg above the horizon (LUPEX's south-pole site).
 
-        Crater poses need 20 matched craters (at grazing Sun, poses on fewer were seen with height
-        errors of 5 sigma; the correlation fix takes those images). Campaigns draw the elevation in
-        ``POLAR_SUN_ELEVATION_DEG`` (``campaign.Dispersions.polar``).
+        Images are matched by craters first and, where that gives no pose, against a map image rendered
+        from the onboard DEM (``fix_method="auto"``). Crater poses need 20 matched craters (at grazing
+        Sun, poses on fewer were seen with height errors of 5 sigma; the correlation fix takes those
+        images). The altimeter informs height only (``altimeter_height_only``). Campaigns draw the
+        elevation in ``POLAR_SUN_ELEVATION_DEG`` (``campaign.Dispersions.polar``).
         """
-        return replace(cls(sun_elevation_deg=1.5, min_crater_matches=20), **changes)
+        base = cls(
+            sun_elevation_deg=1.5, min_crater_matches=20, fix_method="auto", altimeter_height_only=True
+        )
+        return replace(base, **changes)
 
     def sun_azel_deg(self) -> tuple[float, float]:
         """Return the Sun's azimuth (deg from north toward east) and elevation (deg) at the target.
@@ -357,7 +365,9 @@ def simulate_landing(sc: Scenario, progress: Callable[[float, str], None] | None
                 rho = float("inf")
             if rho < sc.altimeter_max_range_m:
                 sigma = sc.altimeter_sigma_m + sc.altimeter_sigma_frac * rho
-                _altimeter_update(nav, rho + rng.normal(0.0, sigma), sigma, beam_b, onboard_dem)
+                _altimeter_update(
+                    nav, rho + rng.normal(0.0, sigma), sigma, beam_b, onboard_dem, sc.altimeter_height_only
+                )
         if k in fix_steps:
             fixes.append(
                 _do_fix(sc, nav, truth, k, terrain, cmap, dem, camera, sun, rng, frames, k in keep_at)
@@ -381,24 +391,27 @@ def simulate_landing(sc: Scenario, progress: Callable[[float, str], None] | None
     )
 
 
-def _altimeter_update(nav: NavFilter, rho: float, sigma: float, beam_b: NDArray, dem: Callable) -> None:
-    """Altimeter update that informs height only.
+def _altimeter_update(
+    nav: NavFilter, rho: float, sigma: float, beam_b: NDArray, dem: Callable, height_only: bool = False
+) -> None:
+    """Altimeter update that informs height and attitude, or with ``height_only`` height alone.
 
-    Through the terrain slope a slant range also depends on horizontal position and on the beam's
-    direction, but only over the short distances where the onboard DEM is locally planar; with
-    horizontal uncertainties of hundreds of metres over cratered ground, and a beam that meets the
-    ground kilometres ahead while braking, that linearisation is wrong and would make the filter
-    overconfident (in attitude too: a wrong slope at the beam's foot tilts the attitude estimate, whose
-    error then drives the horizontal position during the terminal descent). The horizontal and
-    attitude columns of the Jacobian are therefore moved into the measurement noise (a "consider"
-    treatment): R = sigma^2 + h_c P_cc h_c^T over c = (x, y, dtheta).
+    Through the terrain slope a slant range also depends on horizontal position, but only over the
+    short distances where the onboard DEM is locally planar; with horizontal uncertainties of hundreds
+    of metres over cratered ground that linearisation is wrong and would make the filter overconfident.
+    The horizontal columns of the Jacobian are therefore moved into the measurement noise (a "consider"
+    treatment): R = sigma^2 + h_c P_cc h_c^T over c = (x, y). With ``height_only`` (the polar preset) the
+    attitude columns go there too, c = (x, y, dtheta): with a beam that meets the ground kilometres
+    ahead while braking, a wrong slope at the beam's foot would tilt the attitude estimate, whose error
+    then drives the horizontal position during the terminal descent, where at grazing Sun the image
+    fixes are few.
     """
     st = nav.state
     try:
         pred, H = altimeter_range(st.r_l, st.q_lb, beam_b, dem, fd_step_m=20.0)
     except ComputationError:
         return
-    c = np.r_[0:2, 6:9]
+    c = np.r_[0:2, 6:9] if height_only else np.r_[0:2]
     h_c = H[c].copy()
     P = nav.covariance
     R = sigma * sigma + float(h_c @ P[np.ix_(c, c)] @ h_c)

@@ -55,6 +55,7 @@ __all__ = [
     "render_view",
     "render_nadir",
     "project_craters",
+    "crater_relief",
 ]
 
 _R = MOON_RADIUS_M
@@ -533,3 +534,37 @@ def _rim_height(
         np.sin(az) * np.sin(d) * np.cos(la), np.cos(d) - np.sin(la) * np.sin(lat_r)
     )
     return dem.height(np.degrees(lat_r), np.degrees(lon_r)).mean(axis=1)
+
+
+def crater_relief(
+    dem: GlobalDEM, lat_deg: ArrayLike, lon_deg: ArrayLike, diameter_m: ArrayLike
+) -> NDArray[np.float64]:
+    """Return each crater's relief in the DEM over its diameter: mean height (m) on the rim band 0.9-1.3 R
+    less that of the floor disc within 0.6 R (area-weighted rings of 32 points), divided by D (m).
+
+    These are the bands of :mod:`kizuna.lunar.nav.ring_detect`'s rim-height transform, measured on the
+    heights themselves rather than through shading: what a shading detector can at best see of a crater.
+    """
+    lat = np.radians(np.atleast_1d(np.asarray(lat_deg, dtype=float)))
+    lon = np.radians(np.atleast_1d(np.asarray(lon_deg, dtype=float)))
+    diam = np.atleast_1d(np.asarray(diameter_m, dtype=float))
+    if not (lat.shape == lon.shape == diam.shape) or np.any(~(diam > 0)):
+        raise InputError("crater_relief: expected matching lat_deg, lon_deg and positive diameter_m (m)")
+
+    def band(qs: NDArray) -> NDArray[np.float64]:
+        w = np.maximum(qs, 0.05)  # ring weights by radius (area), the centre point a small disc
+        total = np.zeros(lat.shape)
+        for q, wq in zip(qs, w, strict=True):
+            d = (q * 0.5 * diam / MOON_RADIUS_M)[:, None]
+            az = np.linspace(0.0, 2.0 * math.pi, 32, endpoint=False)[None, :]
+            la = lat[:, None]
+            lat_r = np.arcsin(np.sin(la) * np.cos(d) + np.cos(la) * np.sin(d) * np.cos(az))
+            lon_r = lon[:, None] + np.arctan2(
+                np.sin(az) * np.sin(d) * np.cos(la), np.cos(d) - np.sin(la) * np.sin(lat_r)
+            )
+            total += wq * dem.height(np.degrees(lat_r), np.degrees(lon_r)).mean(axis=1)
+        return total / w.sum()
+
+    rim = band(np.round(np.arange(0.9, 1.31, 0.1), 10))
+    floor = band(np.round(np.arange(0.0, 0.61, 0.1), 10))
+    return (rim - floor) / diam

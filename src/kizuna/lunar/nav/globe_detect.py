@@ -98,6 +98,8 @@ class MatchScore:
     n_detections_matched: int
     centre_error_px: NDArray[np.float64]
     centre_error_m: NDArray[np.float64]
+    true_craters: pd.DataFrame | None = None  # the catalogue rows behind n_true (lat_deg, lon_deg, ...)
+    true_matched: NDArray[np.bool_] | None = None  # whether each of them is matched
 
     @property
     def recall(self) -> float:
@@ -177,6 +179,8 @@ def match_catalog(
         n_detections_matched=int(det_ok.sum()),
         centre_error_px=err_px,
         centre_error_m=err_m,
+        true_craters=whole,
+        true_matched=hit,
     )
 
 

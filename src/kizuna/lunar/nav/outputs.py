@@ -206,8 +206,8 @@ def write_landing_outputs(result: LandingResult, out: str | Path) -> dict[str, A
         rep.add_text(
             "One simulated SLIM-like powered descent from 15 km to a 50 m hover over the target, "
             "navigated by an error-state Kalman filter fusing IMU, altimeter and crater-matching fixes; "
-            "where the crater fix fails (low Sun), the image is matched against a map image rendered from "
-            "the onboard DEM (correlation fix)."
+            "in the polar scenario, where the crater fix fails (low Sun), the image is matched against a map "
+            "image rendered from the onboard DEM (correlation fix)."
         )
         rep.add_key_figures(
             {
