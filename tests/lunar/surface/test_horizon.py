@@ -1,0 +1,201 @@
+"""Horizons against analytic answers on synthetic terrain (plains, cones, pits, ridges) on the sphere.
+
+Every expected elevation comes from the exact geometry of two points on a sphere of radius R, with the
+observer at radius r_o and the target at radius r_t separated by the central angle theta = d / R:
+
+    el = atan2(r_t cos(theta) - r_o, r_t sin(theta))          (target in the plane through the centre)
+
+and, for the bare sphere, the textbook dip of the horizon -acos(R / (R + h)). The issue asks for 0.01 deg.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from rasterio import Affine
+from scipy.ndimage import map_coordinates
+
+from kizuna.core.raster import Raster
+from kizuna.errors import InputError
+from kizuna.lunar.surface.horizon import (
+    HorizonTable,
+    compute_horizons,
+    horizon_points,
+    horizons_from_raster,
+)
+
+R = 1_737_400.0  # reference sphere of the LOLA polar maps (m)
+TOL = math.radians(0.01)  # the issue's tolerance
+
+
+def sphere_elevation(r_obs: float, r_target: float, d: float) -> float:
+    """Exact elevation (rad) of a target at radius r_target seen from radius r_obs at ground distance d."""
+    th = d / R
+    return math.atan2(r_target * math.cos(th) - r_obs, r_target * math.sin(th))
+
+
+def test_bare_sphere_dip_of_the_horizon():
+    # A flat plain on the sphere (all heights 0): the skyline is the geometric horizon, whose dip below
+    # the horizontal is acos(R / (R + h)) for an eye h above the ground (tangent line to a circle).
+    z = np.zeros((81, 81))
+    for h_obs, dx in [(2.0, 100.0), (100.0, 500.0)]:  # tangent points at 2.6 km and 18.6 km: on the map
+        expected = -math.acos(R / (R + h_obs))
+        az = np.radians(np.arange(0.0, 360.0, 7.5))
+        got = horizon_points(z, dx, [40], [40], az, observer_height_m=h_obs)
+        np.testing.assert_allclose(got, expected, atol=TOL)
+    table = compute_horizons(np.zeros((61, 61)), 100.0, 360, observer_height_m=2.0)
+    np.testing.assert_allclose(
+        table.elevation_q[:, 30, 30] * table.unit_rad, -math.acos(R / (R + 2.0)), atol=TOL
+    )
+
+
+def _cone(shape, peak_rc, height, radius, dx):
+    rr, cc = np.indices(shape, dtype=float)
+    d = np.hypot(rr - peak_rc[0], cc - peak_rc[1]) * dx
+    return height * np.clip(1.0 - d / radius, 0.0, None)
+
+
+def test_cone_tip_from_afar():
+    # A cone 300 m high and 1.5 km in radius on a flat plain, seen from 6 km: its tip (flank slope 0.2,
+    # steeper than the line of sight) sets the horizon, at the exact spherical elevation of the tip.
+    dx, H = 20.0, 300.0
+    z = _cone((401, 401), (200, 300), H, 1500.0, dx)
+    expected = sphere_elevation(R, R + H, 6000.0)
+    # along a grid axis (due +col) and along a 3-4-5 direction (240 cells +col, 180 cells -row)
+    got_axis = horizon_points(z, dx, [200], [0], [math.pi / 2])[0, 0]
+    got_oblique = horizon_points(z, dx, [380], [60], [math.atan2(240, 180)])[0, 0]
+    assert abs(got_axis - expected) < TOL
+    assert abs(got_oblique - expected) < TOL
+    # curvature matters here: the planar answer atan(H / D) is off by 0.1 deg
+    assert abs(math.atan(H / 6000.0) - expected) > 5 * TOL
+
+
+def test_flat_floored_pit_from_its_centre():
+    # A flat-floored circular pit, depth h = 400 m and radius a = 2 km (floor nodes r < a, plain r >= a).
+    # From the centre of the floor the skyline is the rim: el = atan2(R cos(a/R) - (R - h), R sin(a/R)),
+    # i.e. atan(h / a) less the curvature drop. Along the grid axes and the 3-4-5 lattice directions the
+    # gridded rim lies exactly on the circle (a = 100 cells = 5 x 20), so the answer is exact there.
+    dx, h, n = 20.0, 400.0, 100
+    rr, cc = np.indices((241, 241), dtype=float)
+    z = np.where(np.hypot(rr - 120, cc - 120) < n, -h, 0.0)
+    expected = sphere_elevation(R - h, R, n * dx)
+    az = [0.0, math.pi / 2, math.pi, 1.5 * math.pi, math.atan2(3, 4), math.atan2(4, 3), math.atan2(-4, -3)]
+    got = horizon_points(z, dx, [120], [120], az)
+    np.testing.assert_allclose(got, expected, atol=TOL)
+    assert abs(math.atan(h / (n * dx)) - expected) < math.radians(0.05)  # the near-planar answer
+
+
+def test_long_straight_ridge_in_any_azimuth():
+    # A straight ridge along the rows (crest height 3 km on column 70, flanks slope 0.3) seen from 60 km
+    # across a 1 km grid: along an azimuth phi from the ridge normal the crest is d = D / cos(phi) away.
+    # The curvature drop at 60-78 km (1.0-1.8 km) is a large part of the ridge: the planar answer is
+    # 1 deg off.
+    dx, H, D = 1000.0, 3000.0, 60_000.0
+    cols = np.arange(91, dtype=float)
+    profile = np.clip(H - 0.3 * np.abs(cols - 70) * dx, 0.0, None)
+    z = np.tile(profile, (301, 1))
+    phis = np.radians([0.0, 10.0, 25.0, 40.0])
+    for sign in (1.0, -1.0):
+        az = math.pi / 2 - sign * phis  # toward +col, turned toward -row / +row
+        got = horizon_points(z, dx, [150], [10], az)[0]
+        expected = [sphere_elevation(R, R + H, D / math.cos(p)) for p in phis]
+        np.testing.assert_allclose(got, expected, atol=TOL)
+    assert abs(math.atan(H / D) - sphere_elevation(R, R + H, D)) > math.radians(0.9)
+    # the table holds the same values at its tabulated azimuths (within the int16 rounding)
+    table = compute_horizons(z[140:161], dx, 36)
+    np.testing.assert_allclose(table.elevation(math.pi / 2)[10, 10], sphere_elevation(R, R + H, D), atol=TOL)
+
+
+def _brute_force(z, dx, r, c, az, h_obs, step=0.0005):
+    """Independent reference: plain numpy march at 1/2000 cell with scipy's bilinear interpolation."""
+    rows, cols = z.shape
+    tau = np.arange(1, int(np.hypot(rows, cols) / step)) * step
+    u, v = c + tau * math.sin(az), r - tau * math.cos(az)
+    inside = (u >= 0) & (u <= cols - 1) & (v >= 0) & (v <= rows - 1)
+    tau, u, v = tau[inside], u[inside], v[inside]
+    h = map_coordinates(z, [v, u], order=1)
+    th = tau * dx / R
+    el = np.arctan2((R + h) * np.cos(th) - (R + z[r, c] + h_obs), (R + h) * np.sin(th))
+    return el.max()
+
+
+def test_table_matches_an_independent_fine_march_on_rough_terrain():
+    rng = np.random.default_rng(7)
+    z = rng.normal(0.0, 150.0, (41, 47))
+    z = (z + np.roll(z, 1, 0) + np.roll(z, 1, 1) + np.roll(z, (1, 1), (0, 1))) / 4  # some smoothing
+    table = compute_horizons(z, 100.0, 64, observer_height_m=2.0)
+    for r, c in [(20, 23), (5, 40), (33, 3)]:
+        for k in (0, 5, 16, 27, 45):
+            az = 2 * math.pi * k / 64
+            ref = _brute_force(z, 100.0, r, c, az, 2.0)
+            assert abs(table.elevation_q[k, r, c] * table.unit_rad - ref) < TOL, (r, c, k)
+
+
+def test_mirror_symmetry_and_edges():
+    # Mirroring the map left-right mirrors every azimuth: az -> 2 pi - az (an invariant of the geometry).
+    rng = np.random.default_rng(3)
+    z = rng.normal(0.0, 100.0, (20, 25))
+    a = compute_horizons(z, 50.0, 16).elevation_q
+    b = compute_horizons(z[:, ::-1], 50.0, 16).elevation_q
+    mirrored = b[(-np.arange(16)) % 16][:, :, ::-1]
+    assert np.max(np.abs(a.astype(int) - mirrored)) <= 1
+    # a cell on the top edge looking up (azimuth 0) sees no terrain: -pi/2 by convention
+    assert a[0, 0, 5] * 5e-5 == pytest.approx(-math.pi / 2, abs=1e-4)
+
+
+def test_lookup_interpolates_and_save_load_round_trip(tmp_path):
+    q = np.zeros((4, 2, 3), dtype=np.int16)
+    q[1] = 1000  # 0.05 rad at azimuth 90 deg, 0 at 0 deg and 180 deg
+    table = HorizonTable(q, 10.0, 2.0)
+    assert table.elevation(math.radians(45.0))[0, 0] == pytest.approx(0.025)
+    assert table.elevation(math.radians(-270.0))[1, 2] == pytest.approx(0.05)  # wraps around
+    per_cell = table.elevation(np.full((2, 3), math.radians(135.0)))
+    np.testing.assert_allclose(per_cell, 0.025)
+    table.save(tmp_path / "h.npz")
+    back = HorizonTable.load(tmp_path / "h.npz")
+    np.testing.assert_array_equal(back.elevation_q, q)
+    assert (back.dx_m, back.observer_height_m, back.unit_rad) == (10.0, 2.0, table.unit_rad)
+    (tmp_path / "bad.npz").write_bytes(b"not a table")
+    with pytest.raises(InputError, match="bad.npz"):
+        HorizonTable.load(tmp_path / "bad.npz")
+
+
+def test_raster_orientation_gives_map_azimuths():
+    # A ridge along the map's x axis, north of a cell in a north-up raster, must appear at azimuth 0 (+y);
+    # the same map stored south-up (e > 0) must give the same answer.
+    z = np.zeros((21, 21))
+    z[2] = 500.0  # row 2 of a north-up raster is 8 cells toward +y from row 10
+    north_up = Raster(z, Affine(100.0, 0, 0, 0, -100.0, 2100.0), crs="EPSG:3031")
+    south_up = Raster(z[::-1].copy(), Affine(100.0, 0, 0, 0, 100.0, 0.0), crs="EPSG:3031")
+    expected = sphere_elevation(R, R + 500.0, 800.0)
+    for raster, row in [(north_up, 10), (south_up, 10)]:
+        table = horizons_from_raster(raster, 8)
+        assert abs(table.elevation(0.0)[row, 10] - expected) < TOL
+        assert table.elevation(math.pi)[row, 10] < expected - math.radians(10.0)  # open plain to the south
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"heights_m": np.array([[0.0, np.nan], [0.0, 0.0]])}, "NaN"),
+        ({"dx_m": 0.0}, "positive"),
+        ({"dx_m": -5.0}, "positive"),
+        ({"n_azimuths": 3}, "n_azimuths"),
+        ({"observer_height_m": -1.0}, "observer_height_m"),
+        ({"heights_m": np.zeros(5)}, "2-D"),
+    ],
+)
+def test_bad_input(kwargs, match):
+    args = {"heights_m": np.zeros((5, 5)), "dx_m": 10.0, "n_azimuths": 8} | kwargs
+    with pytest.raises(InputError, match=match):
+        compute_horizons(**args)
+
+
+def test_bad_raster():
+    z = np.zeros((5, 5))
+    with pytest.raises(InputError, match="projected"):
+        horizons_from_raster(Raster(z, Affine(1.0, 0, 0, 0, -1.0, 0), crs="EPSG:4326"))
+    with pytest.raises(InputError, match="square"):
+        horizons_from_raster(Raster(z, Affine(10.0, 0, 0, 0, -20.0, 0), crs="EPSG:3031"))
