@@ -94,6 +94,29 @@ def _trees_raw(X, feature, threshold, left, right, value, roots, base, rate):
     return out
 
 
+_TREE_ARRAYS = {"feature": np.int64, "threshold": np.float64, "left": np.int64, "right": np.int64,
+                "value": np.float64, "roots": np.int64}  # fmt: skip
+
+
+def _tree_arrays(d: dict) -> dict[str, NDArray]:
+    """The flat node arrays of a tree ensemble's JSON dictionary (KeyError, TypeError, ValueError if bad)."""
+    return {k: np.asarray(d[k], dtype=t) for k, t in _TREE_ARRAYS.items()}
+
+
+def check_tree_arrays(m: Any, n_features: int, what: str) -> None:
+    """Raise InputError naming ``what`` unless the flat node arrays of m form trees over n_features."""
+    n = m.feature.size
+    if (
+        {m.threshold.size, m.left.size, m.right.size, m.value.size} != {n}
+        or m.roots.size == 0
+        or np.any(m.roots >= n)
+        or np.any(m.left >= n)
+        or np.any(m.right >= n)
+        or np.any((m.left >= 0) & ((m.feature < 0) | (m.feature >= n_features)))
+    ):
+        raise InputError(f"{what}: inconsistent tree arrays")
+
+
 @dataclass(frozen=True)
 class CandidateModel:
     """A gradient-boosted tree ensemble over FEATURES; nodes of all trees in flat arrays."""
@@ -144,12 +167,7 @@ class CandidateModel:
             if d["format"] != "kizuna crater candidate model 1" or list(d["features"]) != list(FEATURES):
                 raise ValueError("unknown format or feature list")
             m = cls(
-                feature=np.asarray(d["feature"], dtype=np.int64),
-                threshold=np.asarray(d["threshold"], dtype=np.float64),
-                left=np.asarray(d["left"], dtype=np.int64),
-                right=np.asarray(d["right"], dtype=np.int64),
-                value=np.asarray(d["value"], dtype=np.float64),
-                roots=np.asarray(d["roots"], dtype=np.int64),
+                **_tree_arrays(d),
                 base_log_odds=float(d["base_log_odds"]),
                 learning_rate=float(d["learning_rate"]),
                 min_probability=float(d["min_probability"]),
@@ -157,17 +175,7 @@ class CandidateModel:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{source}: not a kizuna crater candidate model ({exc})") from None
-        n = m.feature.size
-        sizes = {m.threshold.size, m.left.size, m.right.size, m.value.size}
-        if (
-            sizes != {n}
-            or m.roots.size == 0
-            or np.any(m.roots >= n)
-            or np.any(m.left >= n)
-            or np.any(m.right >= n)
-            or np.any((m.left >= 0) & ((m.feature < 0) | (m.feature >= len(FEATURES))))
-        ):
-            raise InputError(f"{source}: inconsistent tree arrays in the crater candidate model")
+        check_tree_arrays(m, len(FEATURES), f"{source}: the crater candidate model")
         return m
 
     @classmethod

@@ -50,7 +50,7 @@ from scipy import ndimage, signal
 
 from kizuna.errors import InputError
 from kizuna.lunar.nav.detect import DETECTION_COLUMNS, _suppression_mask
-from kizuna.lunar.nav.detect_model import _trees_raw
+from kizuna.lunar.nav.detect_model import _tree_arrays, _trees_raw, check_tree_arrays
 
 __all__ = [
     "RING_FEATURES",
@@ -407,28 +407,14 @@ class RingModel:
             if d["format"] != MODEL_FORMAT or list(d["features"]) != list(RING_FEATURES):
                 raise ValueError("unknown format or feature list")
             m = cls(
-                feature=np.asarray(d["feature"], dtype=np.int64),
-                threshold=np.asarray(d["threshold"], dtype=np.float64),
-                left=np.asarray(d["left"], dtype=np.int64),
-                right=np.asarray(d["right"], dtype=np.int64),
-                value=np.asarray(d["value"], dtype=np.float64),
-                roots=np.asarray(d["roots"], dtype=np.int64),
+                **_tree_arrays(d),
                 base_log_odds=float(d["base_log_odds"]),
                 min_probability=float(d["min_probability"]),
                 provenance=dict(d.get("provenance", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{source}: not a kizuna crater ring model ({exc})") from None
-        n = m.feature.size
-        if (
-            {m.threshold.size, m.left.size, m.right.size, m.value.size} != {n}
-            or m.roots.size == 0
-            or np.any(m.roots >= n)
-            or np.any(m.left >= n)
-            or np.any(m.right >= n)
-            or np.any((m.left >= 0) & ((m.feature < 0) | (m.feature >= len(RING_FEATURES))))
-        ):
-            raise InputError(f"{source}: inconsistent tree arrays in the crater ring model")
+        check_tree_arrays(m, len(RING_FEATURES), f"{source}: the crater ring model")
         return m
 
     @classmethod
