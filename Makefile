@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/lunar_identify.py
 	$(BIN)/python benchmarks/lunar_lola_detection.py
 	$(BIN)/python benchmarks/lunar_polar.py
+	$(BIN)/python benchmarks/lunar_surface.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

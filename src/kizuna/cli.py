@@ -16,6 +16,7 @@ import typer
 from kizuna import __version__
 from kizuna.errors import InputError
 from kizuna.lunar.nav.cli import app as lunar_nav_app
+from kizuna.lunar.surface.cli import app as lunar_surface_app
 
 __all__ = ["app", "main", "debug_enabled", "quiet_enabled"]
 
@@ -41,6 +42,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(lunar_nav_app, name="lunar")
+lunar_nav_app.add_typer(lunar_surface_app, name="surface")
 
 
 def _print_version(value: bool) -> None:

@@ -481,9 +481,18 @@ def read_dem(path: PathLike, *, allow_nan: bool = False, band: int = 1) -> Raste
 
 
 def write_geotiff(
-    path: PathLike, raster: Raster, *, dtype: str = "float64", compress: str = "deflate"
+    path: PathLike,
+    raster: Raster,
+    *,
+    dtype: str = "float64",
+    compress: str = "deflate",
+    nodata: float | None = None,
 ) -> Path:
-    """Write a Raster as a single-band GeoTIFF (NaN as nodata), atomically; return the path."""
+    """Write a Raster as a single-band GeoTIFF, atomically; return the path.
+
+    Float rasters (float32/float64) mark NaN as nodata; uint8 rasters (classes, flags) take their values
+    as given, with ``nodata`` (e.g. 255) naming the value that marks cells without data.
+    """
     import rasterio
     from rasterio.crs import CRS
     from rasterio.errors import CRSError, NotGeoreferencedWarning
@@ -491,8 +500,17 @@ def write_geotiff(
     if not isinstance(raster, Raster):
         raise InputError(f"{path}: expected a Raster to write, got {type(raster).__name__}")
     np_dtype = np.dtype(dtype)
-    if np_dtype.kind != "f":
-        raise InputError(f"{path}: GeoTIFF dtype {dtype!r}; expected float32 or float64")
+    if np_dtype.kind != "f" and np_dtype != np.uint8:
+        raise InputError(f"{path}: GeoTIFF dtype {dtype!r}; expected float32, float64 or uint8")
+    if np_dtype == np.uint8:
+        vals = raster.data
+        if (
+            not np.all(np.isfinite(vals))
+            or vals.min() < 0
+            or vals.max() > 255
+            or np.any(vals != np.round(vals))
+        ):
+            raise InputError(f"{path}: uint8 GeoTIFF: expected whole values 0..255 in every cell")
     try:
         crs = CRS.from_user_input(raster.crs) if raster.crs else None
     except CRSError as exc:
@@ -506,7 +524,7 @@ def write_geotiff(
         "dtype": np_dtype.name,
         "transform": raster.transform,
         "crs": crs,
-        "nodata": np.nan,
+        "nodata": (np.nan if nodata is None else nodata) if np_dtype.kind == "f" else nodata,
         "compress": compress,
     }
     dest = Path(path)

@@ -63,6 +63,7 @@ from kizuna.errors import InputError
 
 __all__ = [
     "ELEVATION_UNIT_RAD",
+    "NOT_COMPUTED",
     "HorizonTable",
     "compute_horizons",
     "horizon_points",
@@ -70,9 +71,11 @@ __all__ = [
 ]
 
 ELEVATION_UNIT_RAD = 5e-5  # int16 storage unit of HorizonTable elevations (rad)
+NOT_COMPUTED = -32768  # HorizonTable value of nodes left out by a mask
 _FORMAT = "kizuna.horizon/1"
 _NO_TERRAIN = -0.5 * math.pi
 _SNAP = 1e-9  # cells: sample coordinates this close to a grid line are put on it
+_BLOCK_SHIFT = 3  # rays pass over blocks of 2**_BLOCK_SHIFT cells square that cannot raise the horizon
 
 
 # ------------------------------------------------------------------------------------------- numba kernels
@@ -173,11 +176,13 @@ def _bilinear(z, v, u):
 
 
 @nb.njit(cache=True, inline="always")
-def _ray_max_tan(z, r, c, zo, du, dv, dx, dr, dc, fr, fc, tau, cs, omc, sn, hmax, tau_tan, radius):
+def _ray_max_tan(z, bmax, r, c, zo, du, dv, dx, dr, dc, fr, fc, tau, cs, omc, sn, hmax, tau_tan, radius):
     """Largest tan(elevation) along one ray from node (r, c) at height zo; -inf if no sample is inside."""
     rows, cols = z.shape
     best = -np.inf
     curv = dx * dx / (2.0 * radius)  # curvature drop per cell^2 of distance (m), small-angle
+    cur_b = -1
+    skip = False
     for i in range(dr.shape[0]):
         rr = r + dr[i]
         cc = c + dc[i]
@@ -187,6 +192,26 @@ def _ray_max_tan(z, r, c, zo, du, dv, dx, dr, dc, fr, fc, tau, cs, omc, sn, hmax
             break
         if (rr == rows - 1 and a > 0.0) or (cc == cols - 1 and b > 0.0):
             break
+        # Blocks of _BLOCK x _BLOCK cells whose highest node cannot rise above the horizon found so far
+        # are passed over. Seen from a lower observer, points at one height drop in elevation with
+        # distance, so the bound is taken at the previous sample, before the ray entered the block; a
+        # block no higher than the observer cannot beat a horizon at or above 0.
+        blk = (rr >> _BLOCK_SHIFT) * bmax.shape[1] + (cc >> _BLOCK_SHIFT)
+        if blk != cur_b:
+            cur_b = blk
+            hb = bmax[rr >> _BLOCK_SHIFT, cc >> _BLOCK_SHIFT]
+            if i == 0 or best == -np.inf:
+                skip = False
+            elif hb <= zo:
+                skip = best >= 0.0
+            else:
+                skip = hb * cs[i - 1] - radius * omc[i - 1] - zo < best * (radius + hb) * sn[i - 1]
+        if skip:
+            if (i & 7) == 0 and tau[i] > tau_tan:
+                yb = hmax * cs[i] - radius * omc[i] - zo
+                if yb < best * (radius + hmax) * sn[i]:
+                    break
+            continue
         r1 = rr + 1 if a > 0.0 else rr
         c1 = cc + 1 if b > 0.0 else cc
         z00, z01, z10, z11 = z[rr, cc], z[rr, c1], z[r1, cc], z[r1, c1]
@@ -237,29 +262,40 @@ def _tau_tangent(zo, hmax, radius, dx):
 
 
 @nb.njit(cache=True, parallel=True)
-def _grid_azimuth(z, h_obs, du, dv, dr, dc, fr, fc, tau, cs, omc, sn, hmax, radius, dx, unit, out):
-    """Quantised horizon elevation of every node in one azimuth, written into out (int16, rows x cols)."""
-    rows, cols = z.shape
-    for r in nb.prange(rows):
-        for c in range(cols):
+def _grid_azimuth(
+    z, bmax, h_obs, r0, c0, mask, du, dv, dr, dc, fr, fc, tau, cs, omc, sn, hmax, radius, dx, unit, out
+):
+    """Quantised horizon elevation in one azimuth of the nodes of a window whose first node is (r0, c0).
+
+    Written into out (int16, window rows x cols), NOT_COMPUTED where mask is 0; rays run over all of z.
+    """
+    for i in nb.prange(out.shape[0]):
+        r = r0 + i
+        for j in range(out.shape[1]):
+            if not mask[i, j]:
+                out[i, j] = NOT_COMPUTED
+                continue
+            c = c0 + j
             zo = z[r, c] + h_obs
             tt = _tau_tangent(zo, hmax, radius, dx)
-            best = _ray_max_tan(z, r, c, zo, du, dv, dx, dr, dc, fr, fc, tau, cs, omc, sn, hmax, tt, radius)
+            best = _ray_max_tan(
+                z, bmax, r, c, zo, du, dv, dx, dr, dc, fr, fc, tau, cs, omc, sn, hmax, tt, radius
+            )
             el = math.atan(best) if best > -np.inf else -0.5 * math.pi
             q = round(el / unit)
-            out[r, c] = max(-32767, min(32767, q))
+            out[i, j] = max(-32767, min(32767, q))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, parallel=True)
 def _points_azimuth(
-    z, h_obs, du, dv, rows_i, cols_i, dr, dc, fr, fc, tau, cs, omc, sn, hmax, radius, dx, out
+    z, bmax, h_obs, du, dv, rows_i, cols_i, dr, dc, fr, fc, tau, cs, omc, sn, hmax, radius, dx, out
 ):
     """Horizon elevation (rad) of the given nodes in one azimuth, written into out (float64, n_points)."""
-    for k in range(rows_i.shape[0]):
+    for k in nb.prange(rows_i.shape[0]):
         r, c = rows_i[k], cols_i[k]
         zo = z[r, c] + h_obs
         tt = _tau_tangent(zo, hmax, radius, dx)
-        best = _ray_max_tan(z, r, c, zo, du, dv, dx, dr, dc, fr, fc, tau, cs, omc, sn, hmax, tt, radius)
+        best = _ray_max_tan(z, bmax, r, c, zo, du, dv, dx, dr, dc, fr, fc, tau, cs, omc, sn, hmax, tt, radius)
         out[k] = math.atan(best) if best > -np.inf else -0.5 * math.pi
 
 
@@ -285,6 +321,21 @@ def _check_inputs(heights_m: ArrayLike, dx_m: float, observer_height_m: float) -
             f"horizon observer_height_m = {observer_height_m!r}: expected a height >= 0 m above the ground"
         )
     return z
+
+
+def _block_max(z: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Highest node of each block of cells (nodes 8i .. 8i+8 inclusive, so a block covers its cells)."""
+    b = 1 << _BLOCK_SHIFT
+    nr, nc = z.shape
+    br, bc = (nr + b - 1) // b, (nc + b - 1) // b
+    pad = np.full((br * b + 1, bc * b + 1), -np.inf)
+    pad[:nr, :nc] = z
+    core = pad[: br * b, : bc * b].reshape(br, b, bc, b).max(axis=(1, 3))
+    # the next block's first row and column of nodes also bound the cells on this block's far edges
+    edge_r = pad[b::b, : bc * b].reshape(br, bc, b).max(axis=2)
+    edge_c = pad[: br * b, b::b].reshape(br, b, bc).max(axis=1)
+    corner = pad[b::b, b::b]
+    return np.maximum(np.maximum(core, edge_r), np.maximum(edge_c, corner))
 
 
 def _direction(az: float) -> tuple[float, float]:
@@ -422,12 +473,24 @@ def horizon_points(
     out = np.empty((r_i.size, az.size))
     tau_max = math.hypot(nr - 1, nc - 1) + 1.0
     hmax = float(z.max())
+    bmax = _block_max(z)
     col = np.empty(r_i.size)
     for j, a in enumerate(az):
         du, dv = _direction(float(a))
         samples = _ray_samples(du, dv, tau_max, float(dx_m), float(radius_m))
         _points_azimuth(
-            z, float(observer_height_m), du, dv, r_i, c_i, *samples, hmax, float(radius_m), float(dx_m), col
+            z,
+            bmax,
+            float(observer_height_m),
+            du,
+            dv,
+            r_i,
+            c_i,
+            *samples,
+            hmax,
+            float(radius_m),
+            float(dx_m),
+            col,
         )
         out[:, j] = col
     return out
@@ -439,22 +502,44 @@ def compute_horizons(
     n_azimuths: int = 360,
     observer_height_m: float = 0.0,
     radius_m: float = MOON_RADIUS_M,
+    window: tuple[int, int, int, int] | None = None,
+    mask: ArrayLike | None = None,
 ) -> HorizonTable:
-    """Return the horizon table of every node of a DEM (heights in m above the sphere, spacing dx_m in m)."""
+    """Return the horizon table of the nodes of a DEM (heights in m above the sphere, spacing dx_m in m).
+
+    ``window = (row0, row1, col0, col1)`` limits the table to rows row0:row1 and columns col0:col1
+    (the rays still run over the whole grid); None means every node. ``mask`` (bool, the window's
+    shape) leaves out the nodes where it is False: they hold :data:`NOT_COMPUTED`.
+    """
     z = _check_inputs(heights_m, dx_m, observer_height_m)
     if int(n_azimuths) != n_azimuths or n_azimuths < 4:
         raise InputError(f"horizon n_azimuths = {n_azimuths!r}: expected an integer >= 4")
     n_az = int(n_azimuths)
     nr, nc = z.shape
-    out = np.empty((n_az, nr, nc), dtype=np.int16)
+    r0, r1, c0, c1 = (0, nr, 0, nc) if window is None else (int(v) for v in window)
+    if not (0 <= r0 < r1 <= nr and 0 <= c0 < c1 <= nc):
+        raise InputError(f"horizon window {window!r}: expected (row0, row1, col0, col1) inside {nr} x {nc}")
+    out = np.empty((n_az, r1 - r0, c1 - c0), dtype=np.int16)
+    if mask is None:
+        m8 = np.ones(out.shape[1:], dtype=np.uint8)
+    else:
+        m8 = np.asarray(mask)
+        if m8.shape != out.shape[1:]:
+            raise InputError(f"horizon mask of shape {m8.shape}: expected the window shape {out.shape[1:]}")
+        m8 = np.ascontiguousarray(m8.astype(bool), dtype=np.uint8)
     tau_max = math.hypot(nr - 1, nc - 1) + 1.0
     hmax = float(z.max())
+    bmax = _block_max(z)
     for k in range(n_az):
         du, dv = _direction(2.0 * math.pi * k / n_az)
         samples = _ray_samples(du, dv, tau_max, float(dx_m), float(radius_m))
         _grid_azimuth(
             z,
+            bmax,
             float(observer_height_m),
+            r0,
+            c0,
+            m8,
             du,
             dv,
             *samples,
