@@ -122,16 +122,23 @@ def main() -> None:
     line(f"numpy baseline horizons, {az.size} azimuths scaled to 360", t_base, "s")
     from kizuna.lunar.surface.horizon import horizon_points
 
+    horizon_points(dem.data, dx, rows[:4], cols[:4], az[:1])  # compile before timing
     t0 = time.perf_counter()
     mine = horizon_points(dem.data, dx, rows, cols, az)
     t_mine = (time.perf_counter() - t0) * 360 / az.size
     line(f"kizuna horizons, same {az.size} azimuths scaled to 360", t_mine, "s")
     line("speed-up of kizuna horizons over the numpy baseline", t_base / t_mine, "x")
+    diff = np.degrees(mine.T - base)
+    diff = diff[np.isfinite(diff)]
+    line("kizuna minus baseline horizon, median", float(np.median(diff)), "deg")
     line(
-        "kizuna minus baseline horizon, max (exact march vs half-cell samples)",
-        float(np.degrees((mine.T - base).max())),
+        "kizuna minus baseline horizon, 1st and 99th percentiles",
+        f"{np.percentile(diff, 1):.4f} {np.percentile(diff, 99):.4f}",
         "deg",
     )
+    # the baseline samples heights every half cell; the exact march also takes every grid-line crossing,
+    # the peaks inside cells and the slope at the observer's own cell, so it sees at least as high
+    line("kizuna minus baseline horizon, min", float(diff.min()), "deg")
 
     # best-lit cell against Gläser et al. 2014
     best = best_sites(imap, 5)

@@ -20,6 +20,7 @@ from scipy.ndimage import map_coordinates
 from kizuna.core.raster import Raster
 from kizuna.errors import InputError
 from kizuna.lunar.surface.horizon import (
+    NOT_COMPUTED,
     HorizonTable,
     compute_horizons,
     horizon_points,
@@ -199,3 +200,104 @@ def test_bad_raster():
         horizons_from_raster(Raster(z, Affine(1.0, 0, 0, 0, -1.0, 0), crs="EPSG:4326"))
     with pytest.raises(InputError, match="square"):
         horizons_from_raster(Raster(z, Affine(10.0, 0, 0, 0, -20.0, 0), crs="EPSG:3031"))
+
+
+def test_ground_observer_on_a_slope_gets_the_exact_limit():
+    # A plane rising at s = 0.6 (m/m) toward +col, 5 km above the sphere. For an observer on it the
+    # elevation is highest right at the observer: as d -> 0, el -> atan(s R / (R + H)), the slope
+    # measured over the horizontal distance at the observer's radius R + H (atan(s) is 0.07 deg off).
+    dx, H, s = 100.0, 5000.0, 0.6
+    cols = np.arange(41, dtype=float)
+    z = np.tile(H + s * dx * (cols - 20), (41, 1))
+    expected = math.atan(s * R / (R + H))
+    got = horizon_points(z, dx, [20], [20], [math.pi / 2])[0, 0]
+    assert abs(got - expected) < 1e-9
+    assert abs(math.atan(s) - expected) > 5 * TOL
+    # the exact elevation of points up the slope approaches it from below
+    near = [sphere_elevation(R + H, R + H + s * d, d) for d in (1.0, 10.0, 100.0)]
+    assert all(e < expected for e in near) and expected - near[0] < 1e-5
+    # obliquely, the slope along the ray is s sin(az)
+    az = math.radians(60.0)
+    got = horizon_points(z, dx, [20], [20], [az])[0, 0]
+    assert abs(got - math.atan(s * math.sin(az) * R / (R + H))) < 1e-9
+
+
+def _exact_fine_march(z, dx, r, c, az, h_obs, step):
+    """Independent reference with the exact elevation formula, marched at `step` cells."""
+    rows, cols = z.shape
+    tau = np.arange(1, int(np.hypot(rows, cols) / step)) * step
+    u, v = c + tau * math.sin(az), r - tau * math.cos(az)
+    inside = (u >= 0) & (u <= cols - 1) & (v >= 0) & (v <= rows - 1)
+    tau, u, v = tau[inside], u[inside], v[inside]
+    h = map_coordinates(z, [v, u], order=1)
+    th = tau * dx / R
+    num = h * np.cos(th) - 2.0 * R * np.sin(0.5 * th) ** 2 - (z[r, c] + h_obs)
+    return np.arctan2(num, (R + h) * np.sin(th)).max()
+
+
+def test_peaks_between_crossings_on_steep_terrain():
+    # Very steep random terrain (heights of +-3 km on a 1.6 km grid): the skyline often peaks inside a
+    # cell, close to the observer, where the elevation is far from its small-angle form. The horizon
+    # must never fall below any point of the terrain (a fine exact march) and stay close to its maximum.
+    rng = np.random.default_rng(11)
+    z = rng.normal(0.0, 3000.0, (9, 9))
+    az = [0.0, math.pi / 2, math.pi, 1.5 * math.pi, 0.4, 2.0, 3.7, 5.5]
+    for h_obs in (0.0, 2.0):
+        got = horizon_points(z, 1600.0, [4, 2, 6], [4, 5, 3], az, observer_height_m=h_obs)
+        for p, (r, c) in enumerate([(4, 4), (2, 5), (6, 3)]):
+            for j, a in enumerate(az):
+                ref = _exact_fine_march(z, 1600.0, r, c, a, h_obs, 2e-5)
+                assert -1e-10 < got[p, j] - ref < 1e-4, (h_obs, r, c, a, got[p, j] - ref)
+
+
+def test_rays_along_the_edges_of_the_map():
+    # Rays along the last row or column run on the map's edge and still see the terrain there.
+    dx, H = 100.0, 500.0
+    expected = sphere_elevation(R, R + H, 8 * dx)
+    z = np.zeros((21, 21))
+    z[2, 20] = H  # on the last column, 8 cells toward -row from (10, 20)
+    z[20, 18] = H  # on the last row, 8 cells toward +col from (20, 10)
+    z[20, 2] = H  # ... and toward -col
+    got = horizon_points(z, dx, [10, 20, 20], [20, 10, 10], [0.0, math.pi / 2, 1.5 * math.pi])
+    np.testing.assert_allclose(np.diag(got), expected, atol=1e-12)
+    table = compute_horizons(z, dx, 4)
+    assert abs(table.elevation_q[0, 10, 20] * table.unit_rad - expected) < TOL
+    assert abs(table.elevation_q[1, 20, 10] * table.unit_rad - expected) < TOL
+
+
+def test_window_and_mask():
+    rng = np.random.default_rng(5)
+    z = rng.normal(0.0, 200.0, (30, 34))
+    full = compute_horizons(z, 100.0, 16, observer_height_m=1.0).elevation_q
+    mask = rng.random((10, 12)) < 0.6
+    part = compute_horizons(z, 100.0, 16, observer_height_m=1.0, window=(5, 15, 20, 32), mask=mask)
+    q = part.elevation_q
+    assert q.shape == (16, 10, 12)
+    np.testing.assert_array_equal(q[:, mask], full[:, 5:15, 20:32][:, mask])
+    assert np.all(q[:, ~mask] == NOT_COMPUTED)
+    with pytest.raises(InputError, match="window"):
+        compute_horizons(z, 100.0, 16, window=(5, 40, 0, 10))
+    with pytest.raises(InputError, match="mask"):
+        compute_horizons(z, 100.0, 16, window=(5, 15, 20, 32), mask=np.ones((3, 3), bool))
+
+
+def test_compiled_march_matches_its_python_source():
+    # numba has miscompiled inlined loops here before; the compiled kernel must give what its Python
+    # source gives, to rounding.
+    from kizuna.lunar.surface import horizon as hz
+
+    rng = np.random.default_rng(2)
+    z = rng.normal(0.0, 800.0, (24, 20))
+    bmax, bbend, zmax = hz._block_max(z), hz._block_bend(z, 100.0 / R), float(z.max())
+    points = [(12, 10), (0, 0), (23, 19), (5, 17)]
+    for h_obs in (0.0, 3.0):
+        for a in (0.0, 0.7, math.pi / 2, 2.9, 4.4):
+            du, dv = hz._direction(a)
+            samples = hz._ray_samples(du, dv, math.hypot(23, 19) + 1.0, 100.0, R)
+            got = horizon_points(z, 100.0, [p[0] for p in points], [p[1] for p in points], [a], h_obs)[:, 0]
+            for (r, c), g in zip(points, got, strict=True):
+                zo = z[r, c] + h_obs
+                tt = hz._tau_tangent.py_func(zo, zmax, R, 100.0)
+                best = hz._ray_max_tan.py_func(z, bmax, bbend, r, c, zo, du, dv, 100.0, samples, zmax, tt, R)
+                ref = math.atan(best) if best > -np.inf else -0.5 * math.pi
+                assert abs(g - ref) < 1e-12, (r, c, a, h_obs)

@@ -27,17 +27,23 @@ in an azimuth is the maximum of ``el`` over the whole ray, to the edge of the ma
 
 Ray march
 ---------
-Terrain between nodes is the bilinear interpolant. Each ray is sampled at every crossing of a grid line
-(where the bilinear surface is linear along the line, so ridges and rims that lie on grid lines are
-hit exactly) and between consecutive crossings at sub-cell steps of at most half a cell (about 2.5
-samples per cell). Inside a cell the bilinear surface is quadratic along the ray, h = h_i + g s + q s^2,
-so the elevation can peak between samples only where q < dx^2 / (2R) (the curvature term); there the
-peak is found in closed form, tau* = sqrt(A / (q - dx^2 / 2R)), and evaluated exactly. Observers on
-the ground also get the tau -> 0 limit (the slope of the first cell). Because observers sit on nodes,
-the sample offsets depend only on the azimuth and are computed once per azimuth. A ray stops early
-when even the highest point of the map could no longer rise above the horizon found so far. Rays that
-leave the map at once (edge cells looking outward) get -pi/2: no terrain was seen; pad maps (tiles
-with overlap) so that the cells of interest see all of it.
+Terrain between nodes is the bilinear interpolant. A ray is followed from one crossing of a grid line
+to the next: in between it stays inside one cell, where the bilinear height is quadratic along the ray,
+h = h_i + g s + q s^2. Every crossing is evaluated with the exact formula (there the surface is linear
+along the grid line, so ridges and rims that lie on grid lines are hit exactly). Inside a segment the
+elevation can only rise above both of its ends where it is rising at the segment's start and falling
+at its end; d tan(el) / d tau has the sign of G = k r_t (r_o cos(theta) - r_t) + r_o h' sin(theta)
+(k = dx / R, r_t = R + h, r_o = R + h_o), known in closed form at the crossings, and where G goes from
++ to - the peak is found by Newton's method on G and evaluated exactly (to ~1e-12 rad). The search is
+left out where a cheap bound (the segment's ends plus how much it can bend, bounded per block of
+cells) shows that the segment cannot rise above the horizon found so far. Observers on the ground also
+get the exact tau -> 0 limit, the slope of the first cell over r_o k (the horizontal distance at the
+observer's radius). Because observers sit on nodes, the crossings and their cells depend only on the
+azimuth and are computed once per azimuth. Blocks of 8 x 8 cells whose highest node could not rise
+above the horizon found so far are jumped over, and a ray stops early when even the highest point of
+the map could no longer rise above it. Rays that leave the map at once (edge cells looking outward)
+get -pi/2: no terrain was seen; pad maps (tiles with overlap) so that the cells of interest see all
+of it.
 
 Storage
 -------
@@ -76,6 +82,8 @@ _FORMAT = "kizuna.horizon/1"
 _NO_TERRAIN = -0.5 * math.pi
 _SNAP = 1e-9  # cells: sample coordinates this close to a grid line are put on it
 _BLOCK_SHIFT = 3  # rays pass over blocks of 2**_BLOCK_SHIFT cells square that cannot raise the horizon
+# columns of the per-sample table of _ray_samples (one 64-byte row per sample)
+_DR, _DC, _FR, _FC, _TAU, _COS, _OMC, _SIN = range(8)
 
 
 # ------------------------------------------------------------------------------------------- numba kernels
@@ -83,22 +91,24 @@ _BLOCK_SHIFT = 3  # rays pass over blocks of 2**_BLOCK_SHIFT cells square that c
 
 @nb.njit(cache=True)
 def _ray_samples(du, dv, tau_max, dx, radius):
-    """Sample offsets of a ray from a node: crossings of grid lines and points between them.
+    """Crossings of grid lines by a ray from a node, each with the cell the ray crossed to reach it.
 
-    (du, dv) is the unit direction in (column, row) cells; tau is the distance in cells. Returns integer
-    offsets (dr, dc), fractions (fr, fc) in [0, 1), tau, cos(theta), 1 - cos(theta) and sin(theta).
+    (du, dv) is the unit direction in (column, row) cells; tau is the distance in cells. Sample i is the
+    i-th crossing, and segment i runs inside one cell from crossing i - 1 (the node itself for i = 0) to
+    crossing i. Returns (pk, first_r, first_c). Row i of pk holds, in the columns _DR .. _SIN, that
+    cell's offsets (rows, columns) from the node, the crossing's fractions (rows, columns) in [0, 1]
+    within the cell, tau, cos(theta), 1 - cos(theta) and sin(theta) of the crossing: all a ray needs of
+    a sample in one cache line. first_r[m] (first_c[m]) is the first sample whose cell lies m rows
+    (columns) on from the node's, i.e. at offset m, or -1 - m going toward lower indices. A ray along a
+    grid line gets the cell on the side of increasing row / column (fraction 0).
     """
     adu, adv = abs(du), abs(dv)
     su = 1 if du > 0 else -1
     sv = 1 if dv > 0 else -1
-    nmax = 3 * (int(tau_max * adu) + int(tau_max * adv)) + 400
-    dr = np.empty(nmax, np.int64)
-    dc = np.empty(nmax, np.int64)
-    fr = np.empty(nmax, np.float64)
-    fc = np.empty(nmax, np.float64)
-    tau = np.empty(nmax, np.float64)
+    nmax = int(tau_max * adu) + int(tau_max * adv) + 4
+    pk = np.empty((nmax, 8))
     inf = np.inf
-    kx, ky = 1, 1
+    kx, ky = 1, 1  # the next vertical (column) and horizontal (row) grid lines to cross
     tx = kx / adu if adu > 0 else inf
     ty = ky / adv if adv > 0 else inf
     prev = 0.0
@@ -107,31 +117,26 @@ def _ray_samples(du, dv, tau_max, dx, radius):
         t = min(tx, ty)
         if t > tau_max:
             break
-        # points inside the segment since the previous crossing (at least one), at most 0.5 cell apart
-        seg = t - prev
-        spacing = 0.5
-        m = max(1, int(math.ceil(seg / spacing)) - 1)
-        for j in range(m + 1):
-            if j < m:
-                tt = prev + seg * (j + 1) / (m + 1)
-                u, v = tt * du, tt * dv
-            else:  # the crossing itself, with the crossed coordinate exactly integral
-                tt = t
-                u, v = tt * du, tt * dv
-                if tx <= ty * (1.0 + 1e-12):
-                    u = float(kx * su)
-                if ty <= tx * (1.0 + 1e-12):
-                    v = float(ky * sv)
-            ru, rv = float(round(u)), float(round(v))
-            if abs(u - ru) < _SNAP:
-                u = ru
-            if abs(v - rv) < _SNAP:
-                v = rv
-            iu, iv = math.floor(u), math.floor(v)
-            dc[n], fc[n] = iu, u - iu
-            dr[n], fr[n] = iv, v - iv
-            tau[n] = tt
-            n += 1
+        # the crossing, with the crossed coordinate exactly integral
+        u, v = t * du, t * dv
+        if tx <= ty * (1.0 + 1e-12):
+            u = float(kx * su)
+        if ty <= tx * (1.0 + 1e-12):
+            v = float(ky * sv)
+        ru, rv = float(round(u)), float(round(v))
+        if abs(u - ru) < _SNAP:
+            u = ru
+        if abs(v - rv) < _SNAP:
+            v = rv
+        # the segment's cell: the one holding its midpoint (strictly between the lines it crosses)
+        mid = 0.5 * (prev + t)
+        iu, iv = math.floor(mid * du), math.floor(mid * dv)
+        pk[n, _DR] = iv
+        pk[n, _DC] = iu
+        pk[n, _FR] = min(1.0, max(0.0, v - iv))
+        pk[n, _FC] = min(1.0, max(0.0, u - iu))
+        pk[n, _TAU] = t
+        n += 1
         if abs(ty - tx) < 1e-12 * t:  # a node: both lines crossed at once
             kx += 1
             ky += 1
@@ -142,11 +147,19 @@ def _ray_samples(du, dv, tau_max, dx, radius):
         tx = kx / adu if adu > 0 else inf
         ty = ky / adv if adv > 0 else inf
         prev = t
-    theta = tau[:n] * (dx / radius)
-    cs = np.cos(theta)
-    omc = 2.0 * np.sin(0.5 * theta) ** 2
-    sn = np.sin(theta)
-    return dr[:n], dc[:n], fr[:n], fc[:n], tau[:n], cs, omc, sn
+    pk = pk[:n]
+    theta = pk[:, _TAU] * (dx / radius)
+    pk[:, _COS] = np.cos(theta)
+    pk[:, _OMC] = 2.0 * np.sin(0.5 * theta) ** 2
+    pk[:, _SIN] = np.sin(theta)
+    # the cell offsets change by at most one from a sample to the next, monotonically
+    first_r = np.full(kx + ky + 2, n, np.int64)
+    first_c = np.full(kx + ky + 2, n, np.int64)
+    for i in range(n - 1, -1, -1):
+        off_r, off_c = int(pk[i, _DR]), int(pk[i, _DC])
+        first_r[off_r if dv >= 0.0 else -1 - off_r] = i
+        first_c[off_c if du >= 0.0 else -1 - off_c] = i
+    return pk, first_r, first_c
 
 
 @nb.njit(cache=True, inline="always")
@@ -175,81 +188,185 @@ def _bilinear(z, v, u):
     )
 
 
+@nb.njit(cache=True)
+def _segment_peak(t0, t1, tt, h1, g, q, zo, k, radius):
+    """tan(elevation) of the peak inside the segment t0 < tau < t1 (cells) of a ray, by Newton's method.
+
+    Along the segment the height is h1 + g s + q s^2 (s = tau - t1). The caller has found the elevation
+    rising at t0 and falling at t1, so it peaks in between, where
+    G = k r_t (r_o cos(theta) - r_t) + r_o h' sin(theta), the sign of d tan(el) / d tau (r_t = R + h,
+    r_o = R + zo, theta = k tau), is zero. Newton steps on G start at tt and stay inside the bracket
+    that holds the root (bisecting when a step would leave it). The point reached, within about 1e-6
+    cells of the peak (so at most ~1e-12 rad lower), is evaluated exactly.
+
+    Not inline="always": numba 0.68's inliner miscompiled this loop (the values used after it came out
+    wrong, e.g. the bare-sphere dip halved).
+    """
+    ro = radius + zo
+    lo, hi = t0, t1
+    for _ in range(16):
+        s = tt - t1
+        h = h1 + (g + q * s) * s
+        hp = g + 2.0 * q * s  # dh / dtau
+        cth, omc, sth = _trig(k * tt)
+        rt = radius + h
+        drop = (zo - h) - ro * omc  # r_o cos(theta) - r_t
+        gg = k * rt * drop + ro * hp * sth
+        if gg > 0.0:
+            lo = tt
+        else:
+            hi = tt
+        dgg = 2.0 * k * hp * drop + (2.0 * q - k * k * rt) * ro * sth  # dG / dtau
+        nt = tt - gg / dgg if dgg < 0.0 else 0.5 * (lo + hi)
+        if not (lo < nt < hi):
+            nt = 0.5 * (lo + hi)
+        if abs(nt - tt) < 1e-6:
+            break
+        tt = nt
+    return (h * cth - radius * omc - zo) / (rt * sth)
+
+
 @nb.njit(cache=True, inline="always")
-def _ray_max_tan(z, bmax, r, c, zo, du, dv, dx, dr, dc, fr, fc, tau, cs, omc, sn, hmax, tau_tan, radius):
-    """Largest tan(elevation) along one ray from node (r, c) at height zo; -inf if no sample is inside."""
+def _ray_max_tan(z, bmax, bbend, r, c, zo, du, dv, dx, samples, hmax, tau_tan, radius):
+    """Largest tan(elevation) along one ray from node (r, c) at height zo; -inf if no segment is inside.
+
+    samples is _ray_samples for the direction (du, dv); bmax and bbend are _block_max and _block_bend
+    of z; tau_tan is _tau_tangent.
+    """
+    pk, first_r, first_c = samples
     rows, cols = z.shape
+    n = pk.shape[0]
     best = -np.inf
-    curv = dx * dx / (2.0 * radius)  # curvature drop per cell^2 of distance (m), small-angle
+    k = dx / radius  # central angle of one cell (rad)
+    ro = radius + zo
+    kkr = (radius + hmax) * k * k  # bounds (R + h) k^2
+    dprev = 0.0  # D (see below) at the previous crossing, or a bound on it
+    mb = 0.0
     cur_b = -1
-    skip = False
-    for i in range(dr.shape[0]):
-        rr = r + dr[i]
-        cc = c + dc[i]
-        a = fr[i]
-        b = fc[i]
-        if rr < 0 or cc < 0 or rr >= rows or cc >= cols:
-            break
-        if (rr == rows - 1 and a > 0.0) or (cc == cols - 1 and b > 0.0):
-            break
-        # Blocks of _BLOCK x _BLOCK cells whose highest node cannot rise above the horizon found so far
-        # are passed over. Seen from a lower observer, points at one height drop in elevation with
-        # distance, so the bound is taken at the previous sample, before the ray entered the block; a
-        # block no higher than the observer cannot beat a horizon at or above 0.
-        blk = (rr >> _BLOCK_SHIFT) * bmax.shape[1] + (cc >> _BLOCK_SHIFT)
+    i = 0
+    while i < n:
+        rr = r + int(pk[i, _DR])
+        cc = c + int(pk[i, _DC])
+        a = pk[i, _FR]
+        b = pk[i, _FC]
+        if rr < 0 or cc < 0 or rr >= rows - 1 or cc >= cols - 1:
+            # the segment's cell is off the map, so the ray has left it for good; except a ray along the
+            # last row or column, which runs on the map's edge: take the cell on the inner side
+            if du == 0.0 and cc == cols - 1 and 0 <= rr < rows - 1:
+                cc -= 1
+                b = 1.0
+            elif dv == 0.0 and rr == rows - 1 and 0 <= cc < cols - 1:
+                rr -= 1
+                a = 1.0
+            else:
+                break
+        # Blocks of 2**_BLOCK_SHIFT cells square whose highest node cannot rise above the horizon found
+        # so far are passed over. Seen from a lower observer, points at one height drop in elevation
+        # with distance, so the bound is taken where the segment starts (the previous crossing), before
+        # the ray entered the block; a block no higher than the observer cannot beat a horizon >= 0.
+        br, bc = rr >> _BLOCK_SHIFT, cc >> _BLOCK_SHIFT
+        blk = br * bmax.shape[1] + bc
         if blk != cur_b:
             cur_b = blk
-            hb = bmax[rr >> _BLOCK_SHIFT, cc >> _BLOCK_SHIFT]
-            if i == 0 or best == -np.inf:
+            hb = bmax[br, bc]
+            mb = bbend[br, bc]
+            if i == 0:
                 skip = False
             elif hb <= zo:
                 skip = best >= 0.0
             else:
-                skip = hb * cs[i - 1] - radius * omc[i - 1] - zo < best * (radius + hb) * sn[i - 1]
-        if skip:
-            if (i & 7) == 0 and tau[i] > tau_tan:
-                yb = hmax * cs[i] - radius * omc[i] - zo
-                if yb < best * (radius + hmax) * sn[i]:
-                    break
-            continue
-        r1 = rr + 1 if a > 0.0 else rr
-        c1 = cc + 1 if b > 0.0 else cc
-        z00, z01, z10, z11 = z[rr, cc], z[rr, c1], z[r1, cc], z[r1, c1]
+                skip = (
+                    hb * pk[i - 1, _COS] - radius * pk[i - 1, _OMC] - zo
+                    < best * (radius + hb) * pk[i - 1, _SIN]
+                )
+            if skip:
+                # beyond the tangent distance of the highest terrain, its elevation only falls with
+                # distance: once that is below the horizon, nothing further on can rise above it
+                if pk[i, _TAU] > tau_tan:
+                    yb = hmax * pk[i, _COS] - radius * pk[i, _OMC] - zo
+                    if yb < best * (radius + hmax) * pk[i, _SIN]:
+                        break
+                # on to the first segment outside the block (the cell offsets change monotonically)
+                jr, jc = n, n
+                if dv != 0.0:
+                    m = ((br + 1) << _BLOCK_SHIFT) - r if dv > 0.0 else r - (br << _BLOCK_SHIFT)
+                    if m < first_r.shape[0]:
+                        jr = first_r[m]
+                if du != 0.0:
+                    m = ((bc + 1) << _BLOCK_SHIFT) - c if du > 0.0 else c - (bc << _BLOCK_SHIFT)
+                    if m < first_c.shape[0]:
+                        jc = first_c[m]
+                i = min(jr, jc)
+                dprev = 0.0  # the crossing where the ray leaves the block is no higher than the horizon
+                continue
+        # the crossing that ends the segment, exact
+        z00, z01, z10, z11 = z[rr, cc], z[rr, cc + 1], z[rr + 1, cc], z[rr + 1, cc + 1]
         h = (1.0 - a) * ((1.0 - b) * z00 + b * z01) + a * ((1.0 - b) * z10 + b * z11)
-        y = h * cs[i] - radius * omc[i] - zo
-        x = (radius + h) * sn[i]
-        t = y / x
-        if t > best:
-            best = t
-        elif (i & 7) == 0 and tau[i] > tau_tan:
+        ti = pk[i, _TAU]
+        cti, omci, sti = pk[i, _COS], pk[i, _OMC], pk[i, _SIN]
+        y = h * cti - radius * omci - zo
+        x = (radius + h) * sti
+        d1 = y - best * x  # > 0 where the crossing is higher than the horizon so far (x > 0)
+        higher = d1 > 0.0
+        if higher:
+            best = y / x
+            d1 = 0.0
+        # Along the segment the height is quadratic, h + g s + q s^2 (s = tau - ti). The elevation peaks
+        # inside it only where it rises at the segment's start and falls at its end; elsewhere the
+        # segment is no higher than its ends, which are crossings (or the node) and evaluated. That
+        # peak is found by _segment_peak. d tan(el) / d tau has the sign of
+        # G = k r_t (r_o cos(theta) - r_t) + r_o h' sin(theta), r_t = R + h, r_o = R + zo.
+        search = False
+        t0 = start = q = g = 0.0
+        if i == 0:
+            qq = z00 - z01 - z10 + z11
+            q = qq * du * dv
+            g = (z01 - z00 + qq * a) * du + (z10 - z00 + qq * b) * dv  # h' at the crossing
+            g0 = g - 2.0 * q * ti  # h' at the node
+            ge = k * (radius + h) * ((zo - h) - ro * omci) + ro * g * sti
+            start = 0.5 * ti
+            if zo == z[r, c]:
+                # an observer on the ground: as tau -> 0 the elevation tends to the slope of the first
+                # cell, g0 / (r_o k), and G to k tau^2 (r_o (q - r_o k^2 / 2) - g0^2)
+                best = max(best, g0 / (ro * k))
+                search = ge < 0.0 and ro * (q - 0.5 * ro * k * k) > g0 * g0
+            elif ge < 0.0:
+                # from above the node the elevation rises from -pi/2; the search starts at the
+                # small-angle peak tau* = sqrt(A / (q - r_o k^2 / 2)), A = z - zo < 0
+                search = True
+                qe = q - 0.5 * ro * k * k
+                if qe < 0.0:
+                    start = min(start, math.sqrt((z[r, c] - zo) / qe))
+        else:
+            # A point of the segment is higher than the horizon so far where D = y - best x > 0, with
+            # D = (R + h) c - r_o, c = cos(theta) - best sin(theta). Along the segment
+            # D'' = 2 q c + 2 h' c' + (R + h) c'', where |c|, |c'| / k, |c''| / k^2 <= 1 + |best|,
+            # |q| <= |z00 - z01 - z10 + z11| / 2 and |h'| <= |dh/du| + |dh/dv|; so D'' >= -M with
+            # M = (bbend + (R + hmax) k^2) (1 + |best|), and on the segment (L long)
+            # D <= max(D(t0), D(ti)) + M L^2 / 8. Only where that is > 0 is a peak looked for.
+            t0 = pk[i - 1, _TAU]
+            ln = ti - t0
+            if max(dprev, d1) + 0.125 * (mb + kkr) * (1.0 + abs(best)) * ln * ln > 0.0:
+                qq = z00 - z01 - z10 + z11
+                q = qq * du * dv
+                g = (z01 - z00 + qq * a) * du + (z10 - z00 + qq * b) * dv  # h' at the crossing
+                ge = k * (radius + h) * ((zo - h) - ro * omci) + ro * g * sti
+                if ge < 0.0:
+                    h0 = h - (g - q * ln) * ln  # h and h' at the segment's start
+                    g0 = g - 2.0 * q * ln
+                    gs = k * (radius + h0) * ((zo - h0) - ro * pk[i - 1, _OMC]) + ro * g0 * pk[i - 1, _SIN]
+                    if gs > 0.0:
+                        search = True
+                        start = t0 + ln * gs / (gs - ge)  # where G, taken as linear, is zero
+        dprev = d1  # best only grows, so D at this crossing stays <= d1
+        if search:
+            best = max(best, _segment_peak(t0, ti, start, h, g, q, zo, k, radius))
+        if not higher and (i & 7) == 0 and ti > tau_tan:
             # beyond the tangent distance of the highest terrain, its elevation only falls with distance
-            yb = hmax * cs[i] - radius * omc[i] - zo
-            if yb < best * (radius + hmax) * sn[i]:
+            yb = hmax * cti - radius * omci - zo
+            if yb < best * (radius + hmax) * sti:
                 break
-        # Inside the cell the bilinear height along the ray is h_i + g s + q s^2 (s = tau - tau_i), so the
-        # elevation ~ (h - zo - curv tau^2) / tau peaks inside the cell only where q - curv < 0, at
-        # tau* = sqrt(A / (q - curv)) with A the value of the numerator's constant term (A < 0).
-        qq = z00 - z01 - z10 + z11
-        q = qq * du * dv
-        qe = q - curv
-        if i == 0 and zo == z[r, c]:
-            # an observer on the ground: as tau -> 0 the elevation tends to the slope of the first cell
-            g0 = (z01 - z00 + qq * a) * du + (z10 - z00 + qq * b) * dv - 2.0 * q * tau[0]
-            best = max(best, g0 / dx)
-        if qe < 0.0 and r1 > rr and c1 > cc and (y - 2.0 * qe) > best * x:
-            ti = tau[i]
-            g = (z01 - z00 + qq * a) * du + (z10 - z00 + qq * b) * dv
-            a0 = h - g * ti + q * ti * ti - zo
-            if a0 < 0.0:
-                ts = math.sqrt(a0 / qe)
-                aa = a + (ts - ti) * dv
-                bb = b + (ts - ti) * du
-                if 0.0 <= aa <= 1.0 and 0.0 <= bb <= 1.0:
-                    hs = (1.0 - aa) * ((1.0 - bb) * z00 + bb * z01) + aa * ((1.0 - bb) * z10 + bb * z11)
-                    ct, omct, st = _trig(ts * dx / radius)
-                    ts_tan = (hs * ct - radius * omct - zo) / ((radius + hs) * st)
-                    if ts_tan > best:
-                        best = ts_tan
+        i += 1
     return best
 
 
@@ -262,12 +379,11 @@ def _tau_tangent(zo, hmax, radius, dx):
 
 
 @nb.njit(cache=True, parallel=True)
-def _grid_azimuth(
-    z, bmax, h_obs, r0, c0, mask, du, dv, dr, dc, fr, fc, tau, cs, omc, sn, hmax, radius, dx, unit, out
-):
+def _grid_azimuth(z, bmax, bbend, h_obs, r0, c0, mask, du, dv, samples, hmax, radius, dx, unit, out):
     """Quantised horizon elevation in one azimuth of the nodes of a window whose first node is (r0, c0).
 
-    Written into out (int16, window rows x cols), NOT_COMPUTED where mask is 0; rays run over all of z.
+    samples is the tuple of _ray_samples. Written into out (int16, window rows x cols), NOT_COMPUTED
+    where mask is 0; rays run over all of z.
     """
     for i in nb.prange(out.shape[0]):
         r = r0 + i
@@ -278,24 +394,20 @@ def _grid_azimuth(
             c = c0 + j
             zo = z[r, c] + h_obs
             tt = _tau_tangent(zo, hmax, radius, dx)
-            best = _ray_max_tan(
-                z, bmax, r, c, zo, du, dv, dx, dr, dc, fr, fc, tau, cs, omc, sn, hmax, tt, radius
-            )
+            best = _ray_max_tan(z, bmax, bbend, r, c, zo, du, dv, dx, samples, hmax, tt, radius)
             el = math.atan(best) if best > -np.inf else -0.5 * math.pi
             q = round(el / unit)
             out[i, j] = max(-32767, min(32767, q))
 
 
 @nb.njit(cache=True, parallel=True)
-def _points_azimuth(
-    z, bmax, h_obs, du, dv, rows_i, cols_i, dr, dc, fr, fc, tau, cs, omc, sn, hmax, radius, dx, out
-):
+def _points_azimuth(z, bmax, bbend, h_obs, du, dv, rows_i, cols_i, samples, hmax, radius, dx, out):
     """Horizon elevation (rad) of the given nodes in one azimuth, written into out (float64, n_points)."""
     for k in nb.prange(rows_i.shape[0]):
         r, c = rows_i[k], cols_i[k]
         zo = z[r, c] + h_obs
         tt = _tau_tangent(zo, hmax, radius, dx)
-        best = _ray_max_tan(z, bmax, r, c, zo, du, dv, dx, dr, dc, fr, fc, tau, cs, omc, sn, hmax, tt, radius)
+        best = _ray_max_tan(z, bmax, bbend, r, c, zo, du, dv, dx, samples, hmax, tt, radius)
         out[k] = math.atan(best) if best > -np.inf else -0.5 * math.pi
 
 
@@ -336,6 +448,24 @@ def _block_max(z: NDArray[np.float64]) -> NDArray[np.float64]:
     edge_c = pad[: br * b, b::b].reshape(br, b, bc).max(axis=1)
     corner = pad[b::b, b::b]
     return np.maximum(np.maximum(core, edge_r), np.maximum(edge_c, corner))
+
+
+def _block_bend(z: NDArray[np.float64], k: float) -> NDArray[np.float64]:
+    """Per block of cells (as _block_max), the largest |z00 - z01 - z10 + z11| + 2 k (|dh/du| + |dh/dv|).
+
+    The bilinear surface of a cell has |dh/du| <= max(|z01 - z00|, |z11 - z10|) and |dh/dv| likewise, so
+    this bounds how fast the height and the line of sight can bend along a ray in the block.
+    """
+    b = 1 << _BLOCK_SHIFT
+    nr, nc = z.shape
+    br, bc = (nr + b - 1) // b, (nc + b - 1) // b
+    d_r = np.abs(np.diff(z, axis=0))
+    d_c = np.abs(np.diff(z, axis=1))
+    slope = np.maximum(d_c[:-1], d_c[1:]) + np.maximum(d_r[:, :-1], d_r[:, 1:])
+    cell = np.abs(z[:-1, :-1] - z[:-1, 1:] - z[1:, :-1] + z[1:, 1:]) + 2.0 * k * slope
+    pad = np.zeros((br * b, bc * b))
+    pad[: nr - 1, : nc - 1] = cell
+    return pad.reshape(br, b, bc, b).max(axis=(1, 3))
 
 
 def _direction(az: float) -> tuple[float, float]:
@@ -474,6 +604,7 @@ def horizon_points(
     tau_max = math.hypot(nr - 1, nc - 1) + 1.0
     hmax = float(z.max())
     bmax = _block_max(z)
+    bbend = _block_bend(z, float(dx_m) / float(radius_m))
     col = np.empty(r_i.size)
     for j, a in enumerate(az):
         du, dv = _direction(float(a))
@@ -481,12 +612,13 @@ def horizon_points(
         _points_azimuth(
             z,
             bmax,
+            bbend,
             float(observer_height_m),
             du,
             dv,
             r_i,
             c_i,
-            *samples,
+            samples,
             hmax,
             float(radius_m),
             float(dx_m),
@@ -530,19 +662,21 @@ def compute_horizons(
     tau_max = math.hypot(nr - 1, nc - 1) + 1.0
     hmax = float(z.max())
     bmax = _block_max(z)
+    bbend = _block_bend(z, float(dx_m) / float(radius_m))
     for k in range(n_az):
         du, dv = _direction(2.0 * math.pi * k / n_az)
         samples = _ray_samples(du, dv, tau_max, float(dx_m), float(radius_m))
         _grid_azimuth(
             z,
             bmax,
+            bbend,
             float(observer_height_m),
             r0,
             c0,
             m8,
             du,
             dv,
-            *samples,
+            samples,
             hmax,
             float(radius_m),
             float(dx_m),
