@@ -5,7 +5,7 @@ observer at radius r_o and the target at radius r_t separated by the central ang
 
     el = atan2(r_t cos(theta) - r_o, r_t sin(theta))          (target in the plane through the centre)
 
-and, for the bare sphere, the textbook dip of the horizon -acos(R / (R + h)). The issue asks for 0.01 deg.
+and, for the bare sphere, the textbook dip of the horizon -acos(R / (R + h)). Required: 0.01 deg.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from kizuna.lunar.surface.horizon import (
 )
 
 R = 1_737_400.0  # reference sphere of the LOLA polar maps (m)
-TOL = math.radians(0.01)  # the issue's tolerance
+TOL = math.radians(0.01)  # the required tolerance
 
 
 def sphere_elevation(r_obs: float, r_target: float, d: float) -> float:

@@ -63,7 +63,7 @@ def test_map_axes_are_east_and_north_on_the_zero_meridian():
 
 
 def test_sun_and_earth_directions_within_a_thousandth_of_a_degree_of_spice():
-    # SPICE's constant-position observer routine spkcpo (LT+S, MOON_ME) is the reference (issue figure:
+    # SPICE's constant-position observer routine spkcpo (LT+S, MOON_ME) is the reference (required:
     # 0.001 deg); cells over 150 km of map, times over 2 years
     z = np.zeros((7, 7))
     r = _raster(z, 25_000.0, 40_000.0, -60_000.0)
@@ -115,7 +115,7 @@ def _bowl_shadow_reference(depth_to_diameter: float, sun_el: float, n: int = 150
 
 @pytest.mark.parametrize(("dd", "sun_el_deg"), [(0.2, 20.0), (0.2, 10.0), (0.1, 6.0)])
 def test_bowl_crater_shadowed_fraction_within_two_percent(dd, sun_el_deg):
-    # issue figure: the shadowed fraction of a bowl crater within 2 % of the analytic value
+    # required: the shadowed fraction of a bowl crater within 2 % of the analytic value
     dx = 20.0
     a = 1000.0  # rim radius (m)
     d = 2.0 * a * dd
@@ -148,7 +148,7 @@ def dem():
 
 def test_best_lit_cell_on_the_connecting_ridge(dem):
     # Gläser et al. (2014, Icarus 243, 78): the best-lit point near the south pole lies on the
-    # Shackleton-de Gerlache connecting ridge, about 89.45 S, 222.7 E; issue figure: within 2 cells.
+    # Shackleton-de Gerlache connecting ridge, about 89.45 S, 222.7 E; required: within 2 cells.
     # One 18.6-year nodal cycle at 6-h steps, cells within 1 deg of the pole.
     imap = illumination_map(dem, "2027-01-01", "2045-08-01", 6.0, max_colatitude_deg=1.0, tile_cells=64)
     best = best_sites(imap, 1)[0]

@@ -364,6 +364,9 @@ def traverse(
     g_loc = (g_cell[0] - win[0], g_cell[1] - win[2])
     route = plan_time_expanded(heights, dx, sun, step_s, s_loc, g_loc, rover, battery, earth_fraction=earth)
     static = plan_static(heights, dx, s_loc, g_loc, rover, cost="time")
+    reason = route.reason  # name the cells by their DEM row and column, not the corridor's
+    for loc, cell in ((g_loc, g_cell), (s_loc, s_cell)):
+        reason = reason.replace(f"({loc[0]}, {loc[1]})", f"(DEM row {cell[0]}, col {cell[1]})")
 
     rows_out = []
     if route.reachable:
@@ -390,7 +393,7 @@ def traverse(
     summary = {
         "source": str(from_dir),
         "reachable": bool(route.reachable),
-        "reason": route.reason,
+        "reason": reason,
         "start_utc": _utc(times[0]),
         "hours": float(hours),
         "step_s": step_s,
@@ -444,7 +447,7 @@ def traverse(
                 }
             )
         else:
-            keys["reason"] = route.reason
+            keys["reason"] = reason
         if static.reachable:
             keys["static route"] = f"{static.distance_m / 1000.0:.2f} km, {static.total_time_s / 3600:.1f} h"
         rep.add_key_figures(keys)
@@ -456,7 +459,7 @@ def traverse(
     if route.reachable:
         what = f"arrives after {route.total_time_s / 3600.0:.1f} h over {route.distance_m / 1000.0:.2f} km"
     else:
-        what = f"unreachable ({route.reason})"
+        what = f"unreachable ({reason})"
     _say(f"kizuna lunar surface traverse: {what} -> {out}/report.html")
 
 
