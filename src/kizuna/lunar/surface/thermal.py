@@ -1,4 +1,4 @@
-"""1-D regolith thermal model, lunar-night survival of a lander or rover, and ice stability at depth.
+"""1-D regolith thermal model and ice stability at depth (lunar-night survival builds on it in .survival).
 
 Regolith model (after heat1d, Hayne et al. 2017)
 ------------------------------------------------
@@ -49,7 +49,7 @@ number of cycles, the final residual and whether the criterion was met. Typical 
 
 Night survival
 --------------
-See :class:`SurvivalEquipment` and :func:`night_survival`: heaters replace the heat the equipment radiates
+See :mod:`kizuna.lunar.surface.survival`: heaters replace the heat the equipment radiates
 from its radiator/enclosure area to a sink made of the regolith surface (view factor ``view_factor_ground``,
 at the surface temperature this model computes for the site's illumination) and deep space (3 K).
 
