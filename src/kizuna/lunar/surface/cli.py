@@ -9,18 +9,18 @@ from __future__ import annotations
 import math
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 import typer
-from numpy.typing import NDArray
 
 from kizuna.core.io import output_dir, write_json, write_png
 from kizuna.core.progress import progress_bar
 from kizuna.core.raster import Raster, read_dem, write_geotiff
 from kizuna.core.report import Report
+from kizuna.lunar.surface.cli_planning import _map_figure, _quiet, _say
 from kizuna.lunar.surface.cli_planning import register as _register_planning
-from kizuna.lunar.surface.illumination_map import STAT_LAYERS, IlluminationMap, best_sites, illumination_map
+from kizuna.lunar.surface.illumination_map import STAT_LAYERS, best_sites, illumination_map
 
 __all__ = ["app", "builtin_dem_path", "illumination"]
 
@@ -35,43 +35,6 @@ app = typer.Typer(
 def builtin_dem_path() -> Path:
     """Return the path of the built-in 1.6 km LOLA south-polar DEM carried by the package."""
     return Path(str(resources.files("kizuna") / "data" / "moon" / "lola_ldem256_south_polar_1600m.tif"))
-
-
-def _quiet() -> bool:
-    """Return True when the top-level ``--quiet`` option was given."""
-    from kizuna.cli import quiet_enabled  # imported here: kizuna.cli imports this module to mount it
-
-    return quiet_enabled()
-
-
-def _say(message: str) -> None:
-    """Print a one-line summary on stderr unless ``--quiet``."""
-    if not _quiet():
-        typer.echo(message, err=True)
-
-
-def _map_figure(
-    imap: IlluminationMap, layer: NDArray[np.float64], title: str, unit: str, cmap: str = "magma"
-) -> Any:
-    """A figure of one layer over the region window, axes in km of the map plane."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    r0, r1, c0, c1 = imap.window
-    x, y = imap.dem.xy()
-    ext = (x[c0] / 1e3, x[c1 - 1] / 1e3, y[r1 - 1] / 1e3, y[r0] / 1e3)
-    fig, ax = plt.subplots(figsize=(6.4, 5.4))
-    shade = imap.dem.data[r0:r1, c0:c1]
-    ax.imshow(shade, cmap="gray", extent=ext, origin="upper", alpha=0.6)
-    im = ax.imshow(layer[r0:r1, c0:c1], cmap=cmap, extent=ext, origin="upper")
-    fig.colorbar(im, ax=ax, label=unit, shrink=0.85)
-    ax.set_xlabel("map x (km)")
-    ax.set_ylabel("map y (km)")
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
 
 
 @app.command("illumination")
@@ -179,11 +142,11 @@ def illumination(
             ("earth_fraction", "Mean visible fraction of the Earth disc", "fraction", "cividis"),
         ]
         for name, title, unit, cmap in figs:
-            fig = _map_figure(imap, imap.layers[name], title, unit, cmap)
+            fig, _ = _map_figure(imap, imap.layers[name], imap.window, title, unit, cmap)
             write_png(tmp / f"{name}.png", fig)
             rep.add_figure(fig, caption=f"{title} ({unit}).")
         psr_layer = np.where(imap.psr == 255, np.nan, imap.psr.astype(float))
-        fig = _map_figure(imap, psr_layer, "Permanently shadowed cells (1)", "PSR", "Blues")
+        fig, _ = _map_figure(imap, psr_layer, imap.window, "Permanently shadowed cells (1)", "PSR", "Blues")
         write_png(tmp / "psr.png", fig)
         rep.add_figure(fig, caption="Cells that never saw any part of the Sun over the period.")
         if sites:

@@ -158,7 +158,9 @@ def _map_figure(imap: IlluminationMap, layer: np.ndarray, window, title: str, la
     r0, r1, c0, c1 = window
     fig = Figure(figsize=(7.0, 6.0))
     ax = fig.add_subplot()
-    im = ax.imshow(layer[r0:r1, c0:c1], extent=_extent_km(imap.dem, window), cmap=cmap, origin="upper")
+    ext = _extent_km(imap.dem, window)
+    ax.imshow(imap.dem.data[r0:r1, c0:c1], extent=ext, cmap="gray", origin="upper", alpha=0.6)  # terrain
+    im = ax.imshow(layer[r0:r1, c0:c1], extent=ext, cmap=cmap, origin="upper")
     fig.colorbar(im, ax=ax, label=label)
     ax.set_xlabel("map x (km)")
     ax.set_ylabel("map y (km)")
