@@ -12,8 +12,13 @@ illumination step, which knows the projection.
 
 Geometry (exact on the sphere)
 ------------------------------
-The grid distance ``d`` between the observer and a terrain point is taken as the arc length on the
-sphere, so the central angle is ``theta = d / R``. In the plane through the Moon's centre, the observer
+The central angle ``theta`` between the observer and a terrain point is exact for a grid on a
+pole-centred stereographic map (``map_frame``, see :func:`polar_map_frame`; what
+:func:`horizons_from_raster` and the illumination maps use): with map positions p' scaled by
+1 / (2 R k0), sin^2(theta / 2) = |p'_o - p'_t|^2 / ((1 + |p'_o|^2)(1 + |p'_t|^2)). Without a frame
+(a bare grid of heights) the grid distance ``d`` is taken as the arc length, ``theta = d / R``; on a
+polar map that places terrain too far by the map's scale factor (0.2 % at 85 S, 0.8 % at 80 S,
+moving horizons by hundredths of a degree). In the plane through the Moon's centre, the observer
 (radius ``r_o = R + h_o``, ``h_o`` = ground height + observer height) and the target (radius
 ``r_t = R + h_t``), the observer is at ``(0, r_o)`` and the target at ``(r_t sin theta, r_t cos theta)``.
 The elevation of the target above the observer's local horizontal plane is therefore exactly
@@ -74,6 +79,7 @@ __all__ = [
     "compute_horizons",
     "horizon_points",
     "horizons_from_raster",
+    "polar_map_frame",
 ]
 
 ELEVATION_UNIT_RAD = 5e-5  # int16 storage unit of HorizonTable elevations (rad)
@@ -174,6 +180,36 @@ def _trig(th):
 
 
 @nb.njit(cache=True, inline="always")
+def _angle(pk, j, geo, pxo, pyo, ex, ey, a_o):
+    """(cos, 1 - cos, sin) of the central angle from the observer to crossing j of its ray.
+
+    Without a projection (geo False) the angle is tau dx / R, tabulated in pk. On a pole-centred
+    stereographic map it is exact: with map positions p' scaled by 1 / (2 R k0), the chord between two
+    points on the unit sphere is 2 |p'_o - p'_s| / sqrt((1 + |p'_o|^2)(1 + |p'_s|^2)), so
+    sin^2(theta / 2) = d'^2 / (a_o (1 + |p'_s|^2)), a_o = 1 + |p'_o|^2; (ex, ey) is the scaled step of
+    one cell along the ray and (pxo, pyo) the observer's scaled position.
+    """
+    if not geo:
+        return pk[j, _COS], pk[j, _OMC], pk[j, _SIN]
+    t = pk[j, _TAU]
+    sx = pxo + t * ex
+    sy = pyo + t * ey
+    s2 = t * t * (ex * ex + ey * ey) / (a_o * (1.0 + sx * sx + sy * sy))
+    return 1.0 - 2.0 * s2, 2.0 * s2, 2.0 * math.sqrt(s2 * (1.0 - s2))
+
+
+@nb.njit(cache=True, inline="always")
+def _theta(pk, j, geo, pxo, pyo, ex, ey, a_o, k_flat):
+    """The central angle (rad) from the observer to crossing j (see _angle)."""
+    t = pk[j, _TAU]
+    if not geo:
+        return t * k_flat
+    sx = pxo + t * ex
+    sy = pyo + t * ey
+    return 2.0 * math.asin(math.sqrt(t * t * (ex * ex + ey * ey) / (a_o * (1.0 + sx * sx + sy * sy))))
+
+
+@nb.njit(cache=True, inline="always")
 def _bilinear(z, v, u):
     """Bilinear height at fractional (row v, column u), or NaN outside the grid's nodes."""
     rows, cols = z.shape
@@ -189,14 +225,15 @@ def _bilinear(z, v, u):
 
 
 @nb.njit(cache=True)
-def _segment_peak(t0, t1, tt, h1, g, q, zo, k, radius):
+def _segment_peak(t0, t1, tt, h1, g, q, zo, k, th1, radius):
     """tan(elevation) of the peak inside the segment t0 < tau < t1 (cells) of a ray, by Newton's method.
 
     Along the segment the height is h1 + g s + q s^2 (s = tau - t1). The caller has found the elevation
     rising at t0 and falling at t1, so it peaks in between, where
     G = k r_t (r_o cos(theta) - r_t) + r_o h' sin(theta), the sign of d tan(el) / d tau (r_t = R + h,
-    r_o = R + zo, theta = k tau), is zero. Newton steps on G start at tt and stay inside the bracket
-    that holds the root (bisecting when a step would leave it). The point reached, within about 1e-6
+    r_o = R + zo, theta = th1 + k (tau - t1), k = d theta / d tau in the segment), is zero. Newton
+    steps on G start at tt and stay inside the bracket that holds the root (bisecting when a step would
+    leave it). The point reached, within about 1e-6
     cells of the peak (so at most ~1e-12 rad lower), is evaluated exactly.
 
     Not inline="always": numba 0.68's inliner miscompiled this loop (the values used after it came out
@@ -208,7 +245,7 @@ def _segment_peak(t0, t1, tt, h1, g, q, zo, k, radius):
         s = tt - t1
         h = h1 + (g + q * s) * s
         hp = g + 2.0 * q * s  # dh / dtau
-        cth, omc, sth = _trig(k * tt)
+        cth, omc, sth = _trig(th1 + k * (tt - t1))
         rt = radius + h
         drop = (zo - h) - ro * omc  # r_o cos(theta) - r_t
         gg = k * rt * drop + ro * hp * sth
@@ -227,17 +264,27 @@ def _segment_peak(t0, t1, tt, h1, g, q, zo, k, radius):
 
 
 @nb.njit(cache=True, inline="always")
-def _ray_max_tan(z, bmax, bbend, r, c, zo, du, dv, dx, samples, hmax, tau_tan, radius):
+def _ray_max_tan(z, bmax, bbend, r, c, zo, du, dv, dx, samples, hmax, th_tan, radius, proj):
     """Largest tan(elevation) along one ray from node (r, c) at height zo; -inf if no segment is inside.
 
     samples is _ray_samples for the direction (du, dv); bmax and bbend are _block_max and _block_bend
-    of z; tau_tan is _tau_tangent.
+    of z; th_tan is _theta_tangent; proj is _map_frame's array (proj[0] = 0: no projection).
     """
+    geo = proj[0] != 0.0
+    pxo = proj[1] + c * proj[3]
+    pyo = proj[2] + r * proj[4]
+    ex = du * proj[3]
+    ey = dv * proj[4]
+    a_o = 1.0 + pxo * pxo + pyo * pyo
+    k_flat = dx / radius
     pk, first_r, first_c = samples
     rows, cols = z.shape
     n = pk.shape[0]
     best = -np.inf
-    k = dx / radius  # central angle of one cell (rad)
+    # central angle of one cell (rad): an upper bound on d theta / d tau (the stereographic scale >= k0)
+    k = k_flat
+    # d theta / d tau at the observer: the flat value, or 2 |e'| / a_o on a stereographic map
+    k_obs = 2.0 * math.sqrt(ex * ex + ey * ey) / a_o if geo else k_flat
     ro = radius + zo
     kkr = (radius + hmax) * k * k  # bounds (R + h) k^2
     dprev = 0.0  # D (see below) at the previous crossing, or a bound on it
@@ -275,16 +322,14 @@ def _ray_max_tan(z, bmax, bbend, r, c, zo, du, dv, dx, samples, hmax, tau_tan, r
             elif hb <= zo:
                 skip = best >= 0.0
             else:
-                skip = (
-                    hb * pk[i - 1, _COS] - radius * pk[i - 1, _OMC] - zo
-                    < best * (radius + hb) * pk[i - 1, _SIN]
-                )
+                cp, op, sp = _angle(pk, i - 1, geo, pxo, pyo, ex, ey, a_o)
+                skip = hb * cp - radius * op - zo < best * (radius + hb) * sp
             if skip:
                 # beyond the tangent distance of the highest terrain, its elevation only falls with
                 # distance: once that is below the horizon, nothing further on can rise above it
-                if pk[i, _TAU] > tau_tan:
-                    yb = hmax * pk[i, _COS] - radius * pk[i, _OMC] - zo
-                    if yb < best * (radius + hmax) * pk[i, _SIN]:
+                if _theta(pk, i, geo, pxo, pyo, ex, ey, a_o, k_flat) > th_tan:
+                    cp, op, sp = _angle(pk, i, geo, pxo, pyo, ex, ey, a_o)
+                    if hmax * cp - radius * op - zo < best * (radius + hmax) * sp:
                         break
                 # on to the first segment outside the block (the cell offsets change monotonically)
                 jr, jc = n, n
@@ -303,7 +348,7 @@ def _ray_max_tan(z, bmax, bbend, r, c, zo, du, dv, dx, samples, hmax, tau_tan, r
         z00, z01, z10, z11 = z[rr, cc], z[rr, cc + 1], z[rr + 1, cc], z[rr + 1, cc + 1]
         h = (1.0 - a) * ((1.0 - b) * z00 + b * z01) + a * ((1.0 - b) * z10 + b * z11)
         ti = pk[i, _TAU]
-        cti, omci, sti = pk[i, _COS], pk[i, _OMC], pk[i, _SIN]
+        cti, omci, sti = _angle(pk, i, geo, pxo, pyo, ex, ey, a_o)
         y = h * cti - radius * omci - zo
         x = (radius + h) * sti
         d1 = y - best * x  # > 0 where the crossing is higher than the horizon so far (x > 0)
@@ -318,23 +363,25 @@ def _ray_max_tan(z, bmax, bbend, r, c, zo, du, dv, dx, samples, hmax, tau_tan, r
         # G = k r_t (r_o cos(theta) - r_t) + r_o h' sin(theta), r_t = R + h, r_o = R + zo.
         search = False
         t0 = start = q = g = 0.0
+        k_seg = k_flat
         if i == 0:
             qq = z00 - z01 - z10 + z11
             q = qq * du * dv
             g = (z01 - z00 + qq * a) * du + (z10 - z00 + qq * b) * dv  # h' at the crossing
             g0 = g - 2.0 * q * ti  # h' at the node
-            ge = k * (radius + h) * ((zo - h) - ro * omci) + ro * g * sti
+            k_seg = k_obs
+            ge = k_seg * (radius + h) * ((zo - h) - ro * omci) + ro * g * sti
             start = 0.5 * ti
             if zo == z[r, c]:
                 # an observer on the ground: as tau -> 0 the elevation tends to the slope of the first
                 # cell, g0 / (r_o k), and G to k tau^2 (r_o (q - r_o k^2 / 2) - g0^2)
-                best = max(best, g0 / (ro * k))
-                search = ge < 0.0 and ro * (q - 0.5 * ro * k * k) > g0 * g0
+                best = max(best, g0 / (ro * k_obs))
+                search = ge < 0.0 and ro * (q - 0.5 * ro * k_obs * k_obs) > g0 * g0
             elif ge < 0.0:
                 # from above the node the elevation rises from -pi/2; the search starts at the
                 # small-angle peak tau* = sqrt(A / (q - r_o k^2 / 2)), A = z - zo < 0
                 search = True
-                qe = q - 0.5 * ro * k * k
+                qe = q - 0.5 * ro * k_obs * k_obs
                 if qe < 0.0:
                     start = min(start, math.sqrt((z[r, c] - zo) / qe))
         else:
@@ -350,18 +397,30 @@ def _ray_max_tan(z, bmax, bbend, r, c, zo, du, dv, dx, samples, hmax, tau_tan, r
                 qq = z00 - z01 - z10 + z11
                 q = qq * du * dv
                 g = (z01 - z00 + qq * a) * du + (z10 - z00 + qq * b) * dv  # h' at the crossing
-                ge = k * (radius + h) * ((zo - h) - ro * omci) + ro * g * sti
+                # d theta / d tau across the segment (its change inside one cell is far below 1e-9)
+                k_seg = (
+                    (
+                        _theta(pk, i, geo, pxo, pyo, ex, ey, a_o, k_flat)
+                        - _theta(pk, i - 1, geo, pxo, pyo, ex, ey, a_o, k_flat)
+                    )
+                    / ln
+                    if geo
+                    else k_flat
+                )
+                ge = k_seg * (radius + h) * ((zo - h) - ro * omci) + ro * g * sti
                 if ge < 0.0:
                     h0 = h - (g - q * ln) * ln  # h and h' at the segment's start
                     g0 = g - 2.0 * q * ln
-                    gs = k * (radius + h0) * ((zo - h0) - ro * pk[i - 1, _OMC]) + ro * g0 * pk[i - 1, _SIN]
+                    _, op, sp = _angle(pk, i - 1, geo, pxo, pyo, ex, ey, a_o)
+                    gs = k_seg * (radius + h0) * ((zo - h0) - ro * op) + ro * g0 * sp
                     if gs > 0.0:
                         search = True
                         start = t0 + ln * gs / (gs - ge)  # where G, taken as linear, is zero
         dprev = d1  # best only grows, so D at this crossing stays <= d1
         if search:
-            best = max(best, _segment_peak(t0, ti, start, h, g, q, zo, k, radius))
-        if not higher and (i & 7) == 0 and ti > tau_tan:
+            th_i = _theta(pk, i, geo, pxo, pyo, ex, ey, a_o, k_flat)
+            best = max(best, _segment_peak(t0, ti, start, h, g, q, zo, k_seg, th_i, radius))
+        if not higher and (i & 7) == 0 and _theta(pk, i, geo, pxo, pyo, ex, ey, a_o, k_flat) > th_tan:
             # beyond the tangent distance of the highest terrain, its elevation only falls with distance
             yb = hmax * cti - radius * omci - zo
             if yb < best * (radius + hmax) * sti:
@@ -371,15 +430,15 @@ def _ray_max_tan(z, bmax, bbend, r, c, zo, du, dv, dx, samples, hmax, tau_tan, r
 
 
 @nb.njit(cache=True, inline="always")
-def _tau_tangent(zo, hmax, radius, dx):
-    """Distance (cells) past which the elevation of points at height hmax decreases, seen from zo."""
+def _theta_tangent(zo, hmax, radius):
+    """Central angle (rad) past which the elevation of points at height hmax decreases, seen from zo."""
     if zo <= hmax:
         return 0.0
-    return 2.0 * math.asin(math.sqrt((zo - hmax) / (2.0 * (radius + zo)))) * radius / dx
+    return 2.0 * math.asin(math.sqrt((zo - hmax) / (2.0 * (radius + zo))))
 
 
 @nb.njit(cache=True, parallel=True)
-def _grid_azimuth(z, bmax, bbend, h_obs, r0, c0, mask, du, dv, samples, hmax, radius, dx, unit, out):
+def _grid_azimuth(z, bmax, bbend, h_obs, r0, c0, mask, du, dv, samples, hmax, radius, dx, unit, proj, out):
     """Quantised horizon elevation in one azimuth of the nodes of a window whose first node is (r0, c0).
 
     samples is the tuple of _ray_samples. Written into out (int16, window rows x cols), NOT_COMPUTED
@@ -393,21 +452,21 @@ def _grid_azimuth(z, bmax, bbend, h_obs, r0, c0, mask, du, dv, samples, hmax, ra
                 continue
             c = c0 + j
             zo = z[r, c] + h_obs
-            tt = _tau_tangent(zo, hmax, radius, dx)
-            best = _ray_max_tan(z, bmax, bbend, r, c, zo, du, dv, dx, samples, hmax, tt, radius)
+            tt = _theta_tangent(zo, hmax, radius)
+            best = _ray_max_tan(z, bmax, bbend, r, c, zo, du, dv, dx, samples, hmax, tt, radius, proj)
             el = math.atan(best) if best > -np.inf else -0.5 * math.pi
             q = round(el / unit)
             out[i, j] = max(-32767, min(32767, q))
 
 
 @nb.njit(cache=True, parallel=True)
-def _points_azimuth(z, bmax, bbend, h_obs, du, dv, rows_i, cols_i, samples, hmax, radius, dx, out):
+def _points_azimuth(z, bmax, bbend, h_obs, du, dv, rows_i, cols_i, samples, hmax, radius, dx, proj, out):
     """Horizon elevation (rad) of the given nodes in one azimuth, written into out (float64, n_points)."""
     for k in nb.prange(rows_i.shape[0]):
         r, c = rows_i[k], cols_i[k]
         zo = z[r, c] + h_obs
-        tt = _tau_tangent(zo, hmax, radius, dx)
-        best = _ray_max_tan(z, bmax, bbend, r, c, zo, du, dv, dx, samples, hmax, tt, radius)
+        tt = _theta_tangent(zo, hmax, radius)
+        best = _ray_max_tan(z, bmax, bbend, r, c, zo, du, dv, dx, samples, hmax, tt, radius, proj)
         out[k] = math.atan(best) if best > -np.inf else -0.5 * math.pi
 
 
@@ -466,6 +525,52 @@ def _block_bend(z: NDArray[np.float64], k: float) -> NDArray[np.float64]:
     pad = np.zeros((br * b, bc * b))
     pad[: nr - 1, : nc - 1] = cell
     return pad.reshape(br, b, bc, b).max(axis=(1, 3))
+
+
+def _proj_array(
+    map_frame: tuple[float, float, float, float, float] | None, dx_m: float
+) -> NDArray[np.float64]:
+    """The kernels' projection array: [1, x0, y0, x step, y step] scaled by 1 / (2 R k0), or zeros."""
+    if map_frame is None:
+        return np.zeros(5)
+    x0, y0, xs, ys, two_rk0 = (float(v) for v in map_frame)
+    if not (all(math.isfinite(v) for v in (x0, y0, xs, ys, two_rk0)) and two_rk0 > 0.0):
+        raise InputError(
+            f"horizon map frame {map_frame!r}: expected finite (x0, y0, x step, y step, 2 R k0 > 0)"
+        )
+    if abs(abs(xs) - dx_m) > 1e-9 * dx_m or abs(abs(ys) - dx_m) > 1e-9 * dx_m:
+        raise InputError(f"horizon map frame steps {xs}, {ys} m: expected +-{dx_m} (square cells)")
+    return np.array([1.0, x0 / two_rk0, y0 / two_rk0, xs / two_rk0, ys / two_rk0])
+
+
+def polar_map_frame(raster: Raster) -> tuple[float, float, float, float, float] | None:
+    """Return (x, y of node (0, 0) from the pole, x step per column, y step per row, 2 R k0) in m for a
+    polar stereographic raster on a sphere, or None for any other projection."""
+    import pyproj
+
+    if raster.crs is None:
+        return None
+    try:
+        crs = pyproj.CRS.from_user_input(raster.crs)
+    except pyproj.exceptions.CRSError:
+        return None
+    op = crs.coordinate_operation
+    ell = crs.ellipsoid
+    if op is None or ell is None or "stereographic" not in op.method_name.lower():
+        return None
+    if abs(ell.semi_major_metre - ell.semi_minor_metre) > 1e-6 * ell.semi_major_metre:
+        return None
+    params = {p.name.lower(): p.value for p in op.params}
+    if "latitude of standard parallel" in params:  # variant B: scale 1 on the standard parallel
+        k0 = 0.5 * (1.0 + math.sin(math.radians(abs(params["latitude of standard parallel"]))))
+    elif abs(abs(params.get("latitude of natural origin", 0.0)) - 90.0) < 1e-9:  # variant A, or +proj=stere
+        k0 = float(params.get("scale factor at natural origin", 1.0))
+    else:
+        return None
+    t = raster.transform
+    x0 = t.c + 0.5 * t.a - float(params.get("false easting", 0.0))
+    y0 = t.f + 0.5 * t.e - float(params.get("false northing", 0.0))
+    return (x0, y0, float(t.a), float(t.e), 2.0 * ell.semi_major_metre * k0)
 
 
 def _direction(az: float) -> tuple[float, float]:
@@ -587,9 +692,15 @@ def horizon_points(
     azimuths_rad: ArrayLike,
     observer_height_m: float = 0.0,
     radius_m: float = MOON_RADIUS_M,
+    map_frame: tuple[float, float, float, float, float] | None = None,
 ) -> NDArray[np.float64]:
-    """Return horizon elevations (rad), shape (n_points, n_azimuths), of given nodes at any grid azimuths."""
+    """Return horizon elevations (rad), shape (n_points, n_azimuths), of given nodes at any grid azimuths.
+
+    ``map_frame`` (see :func:`polar_map_frame`) places the grid on a pole-centred stereographic map, so
+    that central angles are exact; None takes grid distance as arc length.
+    """
     z = _check_inputs(heights_m, dx_m, observer_height_m)
+    proj = _proj_array(map_frame, float(dx_m))
     r_i = np.atleast_1d(np.asarray(rows)).astype(np.int64)
     c_i = np.atleast_1d(np.asarray(cols)).astype(np.int64)
     if r_i.shape != c_i.shape or r_i.ndim != 1:
@@ -622,6 +733,7 @@ def horizon_points(
             hmax,
             float(radius_m),
             float(dx_m),
+            proj,
             col,
         )
         out[:, j] = col
@@ -636,14 +748,18 @@ def compute_horizons(
     radius_m: float = MOON_RADIUS_M,
     window: tuple[int, int, int, int] | None = None,
     mask: ArrayLike | None = None,
+    map_frame: tuple[float, float, float, float, float] | None = None,
 ) -> HorizonTable:
     """Return the horizon table of the nodes of a DEM (heights in m above the sphere, spacing dx_m in m).
 
     ``window = (row0, row1, col0, col1)`` limits the table to rows row0:row1 and columns col0:col1
     (the rays still run over the whole grid); None means every node. ``mask`` (bool, the window's
-    shape) leaves out the nodes where it is False: they hold :data:`NOT_COMPUTED`.
+    shape) leaves out the nodes where it is False: they hold :data:`NOT_COMPUTED`. ``map_frame`` (see
+    :func:`polar_map_frame`) makes central angles exact on a pole-centred stereographic map; None takes
+    grid distance as arc length on the sphere.
     """
     z = _check_inputs(heights_m, dx_m, observer_height_m)
+    proj = _proj_array(map_frame, float(dx_m))
     if int(n_azimuths) != n_azimuths or n_azimuths < 4:
         raise InputError(f"horizon n_azimuths = {n_azimuths!r}: expected an integer >= 4")
     n_az = int(n_azimuths)
@@ -681,6 +797,7 @@ def compute_horizons(
             float(radius_m),
             float(dx_m),
             ELEVATION_UNIT_RAD,
+            proj,
             out[k],
         )
     return HorizonTable(out, float(dx_m), float(observer_height_m))
@@ -711,7 +828,16 @@ def horizons_from_raster(
         z = z[::-1]
     if flip_c:
         z = z[:, ::-1]
-    table = compute_horizons(z, abs(t.a), n_azimuths, observer_height_m, radius_m)
+    frame = polar_map_frame(raster)
+    if frame is not None:  # node (0, 0) of the flipped grid and its steps
+        nr, nc = z.shape
+        x0, y0, xs, ys, two_rk0 = frame
+        if flip_c:
+            x0, xs = x0 + (nc - 1) * xs, -xs
+        if flip_r:
+            y0, ys = y0 + (nr - 1) * ys, -ys
+        frame = (x0, y0, xs, ys, two_rk0)
+    table = compute_horizons(z, abs(t.a), n_azimuths, observer_height_m, radius_m, map_frame=frame)
     q = table.elevation_q
     if flip_r:
         q = q[:, ::-1]

@@ -25,7 +25,7 @@ from kizuna.core import ephemeris as eph
 from kizuna.core.parallel import run_tasks
 from kizuna.core.raster import Raster, read_dem
 from kizuna.errors import InputError
-from kizuna.lunar.surface.horizon import NOT_COMPUTED, HorizonTable, compute_horizons
+from kizuna.lunar.surface.horizon import NOT_COMPUTED, HorizonTable, compute_horizons, polar_map_frame
 from kizuna.lunar.surface.illumination import (
     MapGeometry,
     VisibilityStats,
@@ -114,6 +114,7 @@ def _tile_job(task: dict[str, Any]) -> dict[str, Any]:
         task["observer_height_m"],
         window=local,
         mask=task["mask"],
+        map_frame=polar_map_frame(dem),
     )
     t1 = time.perf_counter()
     geo = map_geometry(dem, local, task["observer_height_m"])
