@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 from kizuna.core.constants import MOON_RADIUS_M, SUN_RADIUS_M
 from kizuna.core.raster import Raster
 from kizuna.errors import InputError
-from kizuna.lunar.surface.horizon import NOT_COMPUTED, HorizonTable
+from kizuna.lunar.surface.horizon import NOT_COMPUTED, HorizonTable, polar_map_frame
 
 __all__ = [
     "EARTH_RADIUS_M",
@@ -364,17 +364,6 @@ def _polar_crs(raster: Raster) -> Any:
         crs = pyproj.CRS.from_user_input(raster.crs)
     except pyproj.exceptions.CRSError as exc:
         raise InputError(f"DEM CRS {raster.crs!r}: not understood ({exc})") from exc
-    op = crs.coordinate_operation
-    method = (op.method_name if op is not None else "").lower()
-    if "stereographic" not in method:
-        raise InputError(
-            f"DEM projection {method or crs.name!r}: unsupported; expected polar stereographic "
-            "(e.g. +proj=stere +lat_0=-90 +R=1737400)"
-        )
-    if "polar" not in method:
-        lat0 = [p.value for p in op.params if "latitude of natural origin" in p.name.lower()]
-        if not lat0 or abs(abs(lat0[0]) - 90.0) > 1e-9:
-            raise InputError(f"DEM projection {method!r} not centred on a pole: expected polar stereographic")
     ell = crs.ellipsoid
     if (
         ell is None
@@ -384,6 +373,12 @@ def _polar_crs(raster: Raster) -> Any:
         got = "none" if ell is None else f"{ell.semi_major_metre:.0f} x {ell.semi_minor_metre:.0f} m"
         raise InputError(
             f"DEM datum ellipsoid {got}: expected the lunar sphere of radius {MOON_RADIUS_M:.0f} m"
+        )
+    if polar_map_frame(raster) is None:  # the one test of "pole-centred stereographic", shared with horizons
+        op = crs.coordinate_operation
+        raise InputError(
+            f"DEM projection {op.method_name if op is not None else crs.name!r}: unsupported; expected "
+            "polar stereographic (e.g. +proj=stere +lat_0=-90 +R=1737400)"
         )
     return crs
 
