@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/lunar_lola_detection.py
 	$(BIN)/python benchmarks/lunar_polar.py
 	$(BIN)/python benchmarks/lunar_surface.py
+	$(BIN)/python benchmarks/ssa.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

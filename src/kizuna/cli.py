@@ -17,6 +17,7 @@ from kizuna import __version__
 from kizuna.errors import InputError
 from kizuna.lunar.nav.cli import app as lunar_nav_app
 from kizuna.lunar.surface.cli import app as lunar_surface_app
+from kizuna.ssa.cli import app as ssa_app
 
 __all__ = ["app", "main", "debug_enabled", "quiet_enabled"]
 
@@ -43,6 +44,7 @@ app = typer.Typer(
 )
 app.add_typer(lunar_nav_app, name="lunar")
 lunar_nav_app.add_typer(lunar_surface_app, name="surface")
+app.add_typer(ssa_app, name="ssa")
 
 
 def _print_version(value: bool) -> None:

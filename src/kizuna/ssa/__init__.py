@@ -1,0 +1,2 @@
+"""Space situational awareness: element sets, SGP4 propagation, conjunction screening, collision
+probability and CCSDS conjunction data messages."""
