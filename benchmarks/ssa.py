@@ -71,10 +71,13 @@ def bench_sgp4() -> None:
         rows = c.valid_rows
         t_min = c.t_min[rows]
         e, r, v = sat.sgp4_array(np.full(len(t_min), sat.jdsatepoch), sat.jdsatepochF + t_min / 1440.0)
+        # half the last printed digit plus float noise (6e-9 km, 6e-10 km/s); 2e-7 km (python-sgp4's own
+        # tolerance) on the run 1280 days past epoch, where rounding noise grows with the time since epoch
+        tol_r = np.where(np.abs(t_min) > 1e5, 2e-7, 6e-9)
         good = (
             (e == 0)
-            & (np.abs(r - c.r_km[rows]).max(axis=1) < 1e-7)
-            & (np.abs(v - c.v_km_s[rows]).max(axis=1) < 1e-9)
+            & (np.abs(r - c.r_km[rows]).max(axis=1) <= tol_r)
+            & (np.abs(v - c.v_km_s[rows]).max(axis=1) <= 6e-10)
         )
         ok_lines += int(good.sum())
         total += len(t_min)
@@ -87,7 +90,12 @@ def bench_sgp4() -> None:
     errors_ok = (
         sum(a == b for a, b in zip(codes, (1, 1, 6, 6, 4, 3, 6), strict=False)) if len(codes) == 7 else 0
     )
-    line("sgp4_vallado_lines_reproduced", f"{ok_lines}/{total}")
+    printed = sum(len(c.t_min) for c in cases)
+    line(
+        "sgp4_vallado_state_rows_reproduced",
+        f"{ok_lines}/{total} ({printed} printed, {printed - total} the stale row of a failure at epoch; "
+        f"with the {len(cases)} headers, {printed + len(cases)} lines)",
+    )
     line("sgp4_vallado_expected_errors", f"{errors_ok}/7 (codes {codes})")
     els, _ = read_tle(CATALOG)
     sats = [e.satrec() for e in els]
@@ -148,7 +156,7 @@ def bench_messages() -> None:
 def bench_pc() -> None:
     """Foster and Elrod against CARA's 2-D Pc on Alfano (2009) cases 1-11; case 12 flagged."""
     cases = json.loads((DATA / "cara" / "alfano2009" / "alfano2009_cases.json").read_text())["cases"]
-    keys = ("r1", "v1", "C1", "r2", "v2", "C2")
+    keys = ("r1_m", "v1_mps", "C1_6x6_m_s", "r2_m", "v2_mps", "C2_6x6_m_s")
     worst_f = worst_e = 0.0
     for k in range(1, 12):
         c = cases[str(k)]
