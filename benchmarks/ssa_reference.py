@@ -98,14 +98,17 @@ def reference_events(
             )
     rows = []
     for p, q, k in found:
+        # searched as an offset from the whole second k: scipy's bounded Brent stops at a tolerance relative
+        # to |x| (1.5e-8 |x|), which for seconds since the window start would be milliseconds
         res = minimize_scalar(
-            lambda s, p=p, q=q: _range_at(sats[p], sats[q], t0 + s),
-            bounds=(k - 1.0, k + 1.0),
+            lambda u, p=p, q=q, k=k: _range_at(sats[p], sats[q], t0 + k + u),
+            bounds=(-1.0, 1.0),
             method="bounded",
             options={"xatol": 1e-7},
         )
-        if res.fun <= threshold_km and 0.0 <= res.x < total:
-            rows.append((int(ids[p]), int(ids[q]), t0 + res.x, float(res.fun)))
+        x = k + float(res.x)
+        if res.fun <= threshold_km and 0.0 <= x < total:
+            rows.append((int(ids[p]), int(ids[q]), t0 + x, float(res.fun)))
     df = pd.DataFrame(rows, columns=["id1", "id2", "tca_unix_s", "miss_km"])
     lo = np.minimum(df["id1"], df["id2"])
     hi = np.maximum(df["id1"], df["id2"])

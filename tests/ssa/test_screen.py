@@ -53,12 +53,17 @@ def _brute_force(l1, l2, ids, start, seconds, threshold_km):
 
     rows = []
     for p, q, k in minima:
+        # an offset from the whole second: bounded Brent's tolerance is relative to |x| (1.5e-8 |x|)
         res = minimize_scalar(
-            rng, bounds=(k - 1.0, k + 1.0), args=(p, q), method="bounded", options={"xatol": 1e-7}
+            lambda u, p=p, q=q, k=k: rng(k + u, p, q),
+            bounds=(-1.0, 1.0),
+            method="bounded",
+            options={"xatol": 1e-7},
         )
-        if res.fun <= threshold_km and 0 <= res.x < seconds:
+        x = k + float(res.x)
+        if res.fun <= threshold_km and 0 <= x < seconds:
             lo, hi = sorted((int(ids[p]), int(ids[q])))
-            rows.append((lo, hi, t0 + res.x, res.fun))
+            rows.append((lo, hi, t0 + x, res.fun))
     return pd.DataFrame(rows, columns=["id1", "id2", "t", "miss_km"])
 
 

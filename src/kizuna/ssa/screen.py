@@ -263,7 +263,10 @@ def _screen_slice(task: _SliceTask) -> dict[str, Any]:
     t, r1, v1, r2, v2, ok = _refine(sats, ci, cj, ct, t0_ns, hf)
     dr = r2 - r1
     miss = np.linalg.norm(dr, axis=1)
-    keep = ok & (miss <= task.threshold_km) & (t >= lead) & (t < lead + span)
+    # a minimum within an interval of the slice's edge may be claimed by both slices or, if its refined
+    # time crosses the edge, by this one only: keep it, the joined result drops the copy and the window
+    # filter keeps what lies in the window
+    keep = ok & (miss <= task.threshold_km) & (t >= lead - hf) & (t < lead + span + hf)
     # objects that failed: first failing sample of each (codes from python-sgp4)
     fail_rows = np.flatnonzero(err)
     owner = np.searchsorted(off, fail_rows, side="right") - 1
@@ -407,6 +410,8 @@ def _assemble(
         )
         keep[1:] = ~same
     sel = order[keep]
+    in_window = (cat["t_ns"][sel] >= start.astype(np.int64)) & (cat["t_ns"][sel] < stop.astype(np.int64))
+    sel = sel[in_window]
     r1, v1, r2, v2 = (cat[k][sel] for k in ("r1", "v1", "r2", "v2"))
     i, j, t_ns = i[sel], j[sel], cat["t_ns"][sel]
     dr = r2 - r1
