@@ -111,6 +111,20 @@ def _grow(a, n_new):  # pragma: no cover - numba
     return b
 
 
+@numba.njit(cache=True)
+def _push(ci, cj, ct, nc, i, j, ta, tm):  # pragma: no cover - numba
+    """Append candidate (i, j, interval start, seed time) at row nc, doubling the arrays when full."""
+    if nc == ci.shape[0]:
+        ci = _grow(ci, 2 * nc)
+        cj = _grow(cj, 2 * nc)
+        ct = _grow(ct, 2 * nc)
+    ci[nc] = i
+    cj[nc] = j
+    ct[nc, 0] = ta
+    ct[nc, 1] = tm
+    return ci, cj, ct, nc + 1
+
+
 _CELL_BITS = 10  # cell coordinates are clamped to +-512: monotone, so neighbours stay neighbours
 _CELL_HALF = 1 << (_CELL_BITS - 1)
 _CELL_MASK = (1 << _CELL_BITS) - 1
@@ -250,10 +264,9 @@ def _grid_kernel(
     col_dy = np.array([0, 1, -1, 0, 1])
     ptr_lo = np.zeros(5, np.int64)
     ptr_hi = np.zeros(5, np.int64)
-    cap = 1024
-    ci = np.empty(cap, np.int64)
-    cj = np.empty(cap, np.int64)
-    ct = np.empty((cap, 2))
+    ci = np.empty(1024, np.int64)
+    cj = np.empty(1024, np.int64)
+    ct = np.empty((1024, 2))
     nc = 0
     pairs_tested = 0
     lim2 = (threshold + margin) ** 2
@@ -309,16 +322,7 @@ def _grid_kernel(
                         j = idx[pj]
                         tm = _seed(P, V, off, h, n, i, j, ta, hf, threshold, margin, ri, vi, rj, vj)
                         if tm == tm:
-                            if nc == cap:
-                                cap *= 2
-                                ci = _grow(ci, cap)
-                                cj = _grow(cj, cap)
-                                ct = _grow(ct, cap)
-                            ci[nc] = i
-                            cj[nc] = j
-                            ct[nc, 0] = ta
-                            ct[nc, 1] = tm
-                            nc += 1
+                            ci, cj, ct, nc = _push(ci, cj, ct, nc, i, j, ta, tm)
         # fast objects (and primaries): every column within reach of any partner, found by binary search
         for pi in range(n_in):
             if has_primaries:
@@ -355,14 +359,5 @@ def _grid_kernel(
                         i = idx[pi]
                         tm = _seed(P, V, off, h, n, i, j, ta, hf, threshold, margin, ri, vi, rj, vj)
                         if tm == tm:
-                            if nc == cap:
-                                cap *= 2
-                                ci = _grow(ci, cap)
-                                cj = _grow(cj, cap)
-                                ct = _grow(ct, cap)
-                            ci[nc] = i
-                            cj[nc] = j
-                            ct[nc, 0] = ta
-                            ct[nc, 1] = tm
-                            nc += 1
+                            ci, cj, ct, nc = _push(ci, cj, ct, nc, i, j, ta, tm)
     return ci[:nc], cj[:nc], ct[:nc], pairs_tested
