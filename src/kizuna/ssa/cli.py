@@ -268,8 +268,8 @@ def screen(
     ev = _with_pc_max(res.events, hbr_m)
     summary = {
         "catalog": str(catalog),
-        "start_utc": str(res.start),
-        "stop_utc": str(res.stop),
+        "start_utc": pd.Timestamp(res.start).isoformat() + "Z",
+        "stop_utc": pd.Timestamp(res.stop).isoformat() + "Z",
         "threshold_km": res.threshold_km,
         "mode": "primaries" if ids else "all_against_all",
         "primaries": ids or [],
@@ -301,9 +301,10 @@ def screen(
         rep = Report("kizuna: conjunction screening")
         rep.add_text(
             f"{summary['events']} close approaches within {threshold_km:g} km among {res.objects} objects "
-            f"from {res.start} to {res.stop} UTC (SGP4, TEME). {summary['objects_failed']} objects could "
-            f"not be propagated (failed.csv); {len(problems)} element sets were skipped and {len(window)} "
-            "are more than 30 days from the window (problems.csv)."
+            f"from {summary['start_utc']} to {summary['stop_utc']} (SGP4, TEME). "
+            f"{summary['objects_failed']} objects could not be propagated (failed.csv); {len(problems)} "
+            f"element sets were skipped and {len(window)} are more than 30 days from the window "
+            "(problems.csv)."
         )
         rep.add_table(summary, caption="summary.json")
         if len(ev):

@@ -188,7 +188,9 @@ def pc(
     window_s: Annotated[
         float | None,
         typer.Option(
-            "--window-s", help="3d / mc time window, +/- s about TCA; default: CARA's conjunction bounds."
+            "--window-s",
+            help="3d / mc time window, +/- s about TCA; default: CARA's conjunction bounds widened by half, "
+            "or +/- half the shorter orbital period when those miss TCA or pass it.",
         ),
     ] = None,
 ) -> None:
@@ -197,7 +199,8 @@ def pc(
     States and RTN covariances come from the CDM (rotated to its REF_FRAME axes); the hard-body radius
     from --hbr-m, else the CDM's HBR comment, else both objects' AREA_PC. --method auto uses Foster's 2-D
     Pc unless CARA's 2-D usage checks fail, then Hall's 3-D Pc. --window-s sets the 3-D / Monte Carlo
-    time window; slow encounters may need more than the default linear conjunction bounds.
+    time window; CARA's published 3-D values for the Alfano (2009) cases use windows of their own
+    (A09_FinalTime_s, e.g. 21600 s for case 1), which --window-s reproduces.
 
     With --json each CDM gives one line: file, tca_utc, pc, method, flags, pc_2d, miss_m, rel_speed_m_s,
     hbr_m, hbr_source, sigma_x_m, sigma_z_m, pc_cdm, pc_cdm_method, pc_ci_low/pc_ci_high (mc),
