@@ -237,7 +237,7 @@ def _reference(seed: int, days: float, sample: int) -> tuple[pd.DataFrame, np.nd
 def bench_recall(ev: pd.DataFrame, days: float, seeds: list[int], sample: int) -> None:
     """Recall of the full run against the dense reference on random samples of the catalogue."""
     got_all = ev.assign(t=ev["tca_utc"].astype("int64") / 1e9)
-    n_ref = n_found = n_ref1 = n_found1 = 0
+    n_ref = n_found = n_ref1 = n_found1 = n_slow = 0
     dt, dm = [], []
     extra = 0
     walls = []
@@ -254,9 +254,24 @@ def bench_recall(ev: pd.DataFrame, days: float, seeds: list[int], sample: int) -
         dt.extend(np.abs(m["t"] - m["tca_unix_s"]))
         dm.extend(np.abs(m["miss_km"] - m["miss_km_ref"]) * 1000)
         extra += len(inside) - len(m)
+        # co-located pairs (under 10 m/s) have minima flat over seconds: match those within 10 s and 1 m
+        left = ref.merge(m[["id1", "id2", "tca_unix_s"]], how="left", indicator=True)
+        left = left[left["_merge"] == "left_only"].drop(columns="_merge")
+        slow = left.merge(inside, on=["id1", "id2"], suffixes=("_ref", ""))
+        slow = slow[
+            ((slow["t"] - slow["tca_unix_s"]).abs() < 10.0)
+            & (slow["rel_speed_km_s"] < 0.01)
+            & ((slow["miss_km"] - slow["miss_km_ref"]).abs() < 0.001)
+        ]
+        n_slow += len(slow.drop_duplicates(["id1", "id2", "tca_unix_s"]))
     line("recall_samples", f"{len(seeds)} x {sample} objects, {days:g} days, 5 km")
     line("recall_reference_events", n_ref)
-    line("recall_all", 100 * n_found / max(n_ref, 1), "% (target 99.9 %)")
+    line("recall_all", 100 * n_found / max(n_ref, 1), "% (target 99.9 %; same pair, TCAs within 1 s)")
+    line(
+        "recall_all_colocated_within_10s",
+        100 * (n_found + n_slow) / max(n_ref, 1),
+        f"% ({n_slow} more: pairs under 10 m/s with TCAs within 10 s and misses within 1 m)",
+    )
     line("recall_under_1km", f"{n_found1}/{n_ref1}", "(target all)")
     line("recall_tca_within_10ms", 100 * np.mean(np.array(dt) < 0.010), "% (target 95 %)")
     line("recall_miss_within_1m", 100 * np.mean(np.array(dm) < 1.0), "% (target 95 %)")
