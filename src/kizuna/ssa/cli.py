@@ -23,6 +23,8 @@ from kizuna.core.parallel import MODES
 from kizuna.core.progress import progress_bar
 from kizuna.core.report import Report
 from kizuna.errors import InputError
+from kizuna.ssa.cli_pc import _quiet, _say
+from kizuna.ssa.cli_pc import register as register_pc_commands
 from kizuna.ssa.elements import ElementProblem, ElementSet, check_window, read_tle, write_tle
 from kizuna.ssa.omm import read_omm, write_omm
 from kizuna.ssa.screen import LOW_SPEED_KM_S, ScreenResult
@@ -36,19 +38,6 @@ app = typer.Typer(
 )
 
 MAX_WARNINGS = 20  # element-set problems printed one per line; the rest are counted
-
-
-def _quiet() -> bool:
-    """Return True when the top-level ``--quiet`` option was given."""
-    from kizuna.cli import quiet_enabled  # imported here: kizuna.cli mounts the command groups
-
-    return quiet_enabled()
-
-
-def _say(message: str) -> None:
-    """Print a line on stderr unless ``--quiet``."""
-    if not _quiet():
-        typer.echo(message, err=True)
 
 
 def _is_omm(path: Path) -> bool:
@@ -347,11 +336,4 @@ def convert(
     _say(f"kizuna ssa convert: {len(elements)} element sets -> {out} ({len(problems)} skipped)")
 
 
-def _mount_pc_commands() -> None:
-    """Add the Pc and CDM commands of :mod:`kizuna.ssa.cli_pc` when present."""
-    from kizuna.ssa.cli_pc import register
-
-    register(app)
-
-
-_mount_pc_commands()
+register_pc_commands(app)  # kizuna ssa pc, kizuna ssa cdm
