@@ -40,6 +40,7 @@ from sgp4.api import SGP4_ERRORS, WGS72, Satrec, SatrecArray
 
 from kizuna.core.parallel import run_tasks
 from kizuna.errors import InputError
+from kizuna.ssa.propagate import utc_to_jd
 from kizuna.ssa.screen_grid import INTERP_TOL_KM, _grid_kernel
 
 __all__ = [
@@ -62,8 +63,6 @@ ERROR_MESSAGES = {
     NOT_BOUND_CODE: "state below the Earth's surface or on an unbound orbit (decayed elements)",
 }
 _COARSE_STEPS_S = np.array([20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0, 600.0, 900.0, 1800.0])
-_JD_UNIX = 2440587.5  # Julian date of 1970-01-01T00:00 UTC
-_NS_PER_DAY = 86_400_000_000_000
 
 
 @dataclass
@@ -78,12 +77,6 @@ class ScreenResult:
     threshold_km: float
     wall_s: float
     stats: dict[str, Any] = field(default_factory=dict)
-
-
-def _jd_fr(t_ns: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Split UTC times (ns since 1970) into python-sgp4's whole Julian date and day fraction."""
-    days, rem = np.divmod(np.asarray(t_ns, dtype=np.int64), _NS_PER_DAY)
-    return _JD_UNIX + days.astype(np.float64), rem.astype(np.float64) / _NS_PER_DAY
 
 
 def coarse_step_s(mean_motion_rad_min: NDArray[np.float64], ecc: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -132,7 +125,7 @@ def _coarse_samples(
         members = np.flatnonzero(steps == step)
         k = int(counts[members[0]])
         t_ns = t0_ns + np.round(np.arange(k) * step * 1e9).astype(np.int64)
-        jd, fr = _jd_fr(t_ns)
+        jd, fr = utc_to_jd(np.asarray(t_ns, dtype=np.int64).astype("datetime64[ns]"))
         for lo in range(0, len(members), 2000):
             grp = members[lo : lo + 2000]
             e, r, v = SatrecArray([sats[g] for g in grp]).sgp4(jd, fr)
@@ -177,7 +170,7 @@ def _sgp4_at(
     e = np.zeros(len(obj), np.uint8)
     whole = np.floor(t_s)
     t_ns = t0_ns + whole.astype(np.int64) * 1_000_000_000
-    jd, fr = _jd_fr(t_ns)
+    jd, fr = utc_to_jd(np.asarray(t_ns, dtype=np.int64).astype("datetime64[ns]"))
     fr = fr + (t_s - whole) / 86400.0
     order = np.argsort(obj, kind="stable")
     bounds = np.flatnonzero(np.diff(obj[order])) + 1
