@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/lunar_polar.py
 	$(BIN)/python benchmarks/lunar_surface.py
 	$(BIN)/python benchmarks/ssa.py
+	$(BIN)/python benchmarks/gnss.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -15,6 +15,7 @@ import typer
 
 from kizuna import __version__
 from kizuna.errors import InputError
+from kizuna.gnss.cli import app as gnss_app
 from kizuna.lunar.nav.cli import app as lunar_nav_app
 from kizuna.lunar.surface.cli import app as lunar_surface_app
 from kizuna.ssa.cli import app as ssa_app
@@ -45,6 +46,7 @@ app = typer.Typer(
 app.add_typer(lunar_nav_app, name="lunar")
 lunar_nav_app.add_typer(lunar_surface_app, name="surface")
 app.add_typer(ssa_app, name="ssa")
+app.add_typer(gnss_app, name="gnss")
 
 
 def _print_version(value: bool) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "write_json",
     "write_csv",
     "write_parquet",
+    "write_netcdf",
     "write_png",
     "png_bytes",
     "output_dir",
@@ -148,6 +149,17 @@ def write_parquet(path: PathLike, df: Any, *, index: bool | None = None) -> Path
     dest = Path(path)
     with atomic_path(dest) as tmp:
         df.to_parquet(tmp, engine="pyarrow", index=index)
+    return dest
+
+
+def write_netcdf(path: PathLike, ds: Any) -> Path:
+    """Write an xarray Dataset as NetCDF-4 (netCDF4 engine, zlib-compressed variables), atomically."""
+    if not hasattr(ds, "to_netcdf"):
+        raise InputError(f"{path}: expected an xarray Dataset to write as NetCDF, got {type(ds).__name__}")
+    dest = Path(path)
+    encoding = {name: {"zlib": True, "complevel": 4} for name in getattr(ds, "data_vars", {})}
+    with atomic_path(dest) as tmp:
+        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
     return dest
 
 

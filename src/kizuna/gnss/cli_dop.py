@@ -1,0 +1,158 @@
+"""``kizuna gnss dop``: DOP and availability maps over a region for any mix of constellations from a
+navigation file, written as NetCDF and GeoTIFF with figures and a report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import numpy as np
+import typer
+
+from kizuna.core.io import atomic_write, output_dir, png_bytes, write_json, write_netcdf
+from kizuna.core.progress import progress_bar
+from kizuna.errors import InputError
+from kizuna.gnss.gtime import parse_date
+
+if TYPE_CHECKING:
+    from kizuna.core.raster import Raster
+
+__all__ = ["register", "grid_raster"]
+
+
+def grid_raster(values: np.ndarray, lats: np.ndarray, lons: np.ndarray, units: str) -> Raster:
+    """Return a north-up EPSG:4326 raster of values on ascending lat/lon cell centres (deg)."""
+    from affine import Affine
+
+    from kizuna.core.raster import Raster
+
+    dlat = float(lats[1] - lats[0]) if len(lats) > 1 else 1.0
+    dlon = float(lons[1] - lons[0]) if len(lons) > 1 else 1.0
+    transform = Affine(dlon, 0.0, float(lons[0]) - dlon / 2, 0.0, -dlat, float(lats[-1]) + dlat / 2)
+    return Raster(np.asarray(values, dtype=float)[::-1], transform, "EPSG:4326", units)
+
+
+def register(app: typer.Typer, say: Callable[[str], None]) -> None:
+    """Add the ``dop`` command to the gnss command group."""
+
+    @app.command()
+    def dop(
+        nav: Annotated[list[Path], typer.Argument(help="RINEX navigation file(s) covering the day.")],
+        out: Annotated[Path, typer.Option("--out", help="Output folder (replaced whole when done).")],
+        date: Annotated[str, typer.Option("--date", help="Day (GPS time) to map: YYYY-MM-DD.")],
+        region: Annotated[
+            str, typer.Option("--region", help="india, japan, or LATMIN,LATMAX,LONMIN,LONMAX in degrees.")
+        ] = "india",
+        systems: Annotated[
+            str, typer.Option("--systems", help="Constellations: G R E J C I, e.g. I or GJI.")
+        ] = "I",
+        step_deg: Annotated[float, typer.Option("--step-deg", help="Grid spacing (deg).")] = 0.5,
+        step_min: Annotated[float, typer.Option("--step-min", help="Time step (minutes).")] = 5.0,
+        elev_mask_deg: Annotated[float, typer.Option("--elev-mask-deg", help="Elevation mask (deg).")] = 10.0,
+        hours: Annotated[float, typer.Option("--hours", help="Length of the map in hours.")] = 24.0,
+        pdop_max: Annotated[
+            float,
+            typer.Option("--pdop-max", help="Availability: fraction of time with PDOP at or below this."),
+        ] = 6.0,
+    ) -> None:
+        """Map DOP and availability over a region for one day from broadcast orbits.
+
+        Writes OUT/dop.nc (NetCDF: n_sats, gdop, pdop, hdop, vdop, tdop on time x lat x lon),
+        pdop_median.tif and availability.tif (GeoTIFF, EPSG:4326), summary.json (pdop_median, pdop_p95,
+        availability_fraction, ...), figures and report.html.
+        """
+        from kizuna.core.raster import write_geotiff
+        from kizuna.core.report import Report
+        from kizuna.gnss.cli import load_nav, warn_problems
+        from kizuna.gnss.dop import availability_map, dop_map, parse_region, parse_systems, summarise_dop_map
+        from kizuna.gnss.plots import availability_map_figure, dop_map_figure
+
+        box = parse_region(region, "--region")
+        letters = parse_systems(systems.upper(), "--systems")
+        day = parse_date(date, "--date")
+        if not 0.0 < step_deg <= 10.0:
+            raise InputError(f"--step-deg {step_deg}: expected a grid spacing in (0, 10] degrees")
+        if not 0.0 < step_min <= 180.0:
+            raise InputError(f"--step-min {step_min}: expected a time step in (0, 180] minutes")
+        if not 0.0 < hours <= 168.0:
+            raise InputError(f"--hours {hours}: expected a length in (0, 168] hours")
+        t0 = time.perf_counter()
+        nav_data = load_nav(nav)
+        warn_problems(nav_data.problems)
+        from kizuna.cli import quiet_enabled
+
+        with progress_bar("dop map", 1.0, quiet=quiet_enabled()) as advance:
+            ds = dop_map(
+                nav_data,
+                systems=letters,
+                date=day,
+                region=box,
+                step_deg=step_deg,
+                step_s=step_min * 60.0,
+                elev_mask_deg=elev_mask_deg,
+                duration_s=hours * 3600.0,
+                progress=advance,
+            )
+        summary = summarise_dop_map(ds, pdop_max)
+        avail = availability_map(ds, pdop_max)
+        summary.update(
+            nav_files=[str(p) for p in nav],
+            region_deg=list(box),
+            step_deg=step_deg,
+            step_s=step_min * 60.0,
+            seconds=round(time.perf_counter() - t0, 3),
+        )
+        if summary.get("solution_fraction", 0.0) == 0.0:
+            raise InputError(
+                f"{', '.join(map(str, nav))}: no valid ephemeris of systems {letters!r} "
+                f"gives a solution on {date}"
+            )
+        lats, lons = ds["lat"].values, ds["lon"].values
+        with output_dir(out) as tmp:
+            write_netcdf(tmp / "dop.nc", ds.assign(availability=avail))
+            pdop_med = ds["pdop"].median("time", skipna=True).values
+            write_geotiff(tmp / "pdop_median.tif", grid_raster(pdop_med, lats, lons, "1"), dtype="float32")
+            write_geotiff(
+                tmp / "availability.tif", grid_raster(avail.values, lats, lons, "1"), dtype="float32"
+            )
+            write_json(tmp / "summary.json", summary)
+            report = Report(f"DOP and availability: {letters} on {date}")
+            report.add_key_figures(
+                {
+                    "median PDOP": summary.get("pdop_median"),
+                    "95 % PDOP": summary.get("pdop_p95"),
+                    f"time with PDOP <= {pdop_max:g}": summary.get("availability_fraction"),
+                    "mean satellites": summary.get("n_sats_mean"),
+                }
+            )
+            report.add_text(
+                f"Systems {letters}; region {box[0]:g}..{box[1]:g} N, {box[2]:g}..{box[3]:g} E every "
+                f"{step_deg:g} deg; {ds.sizes['time']} epochs every {step_min:g} min from {date} (GPST); "
+                f"elevation mask {elev_mask_deg:g} deg; one receiver clock per constellation (QZSS with GPS)."
+            )
+            figs = {
+                "pdop_median.png": dop_map_figure(ds, "pdop", "median"),
+                "pdop_p95.png": dop_map_figure(ds, "pdop", "p95"),
+                "n_sats_median.png": dop_map_figure(ds, "n_sats", "median"),
+                "availability.png": availability_map_figure(ds, pdop_max),
+            }
+            import matplotlib.pyplot as plt
+
+            for name, fig in figs.items():
+                png = png_bytes(fig, dpi=110)  # rendered once, for the file and for the report
+                plt.close(fig)
+                atomic_write(tmp / name, png)
+                report.add_figure(png, name.removesuffix(".png").replace("_", " "))
+            report.add_table(
+                {k: v for k, v in summary.items() if not isinstance(v, list | dict)}, caption="summary.json"
+            )
+            report.write(tmp / "report.html")
+        med = summary.get("pdop_median")
+        say(
+            f"kizuna: DOP map {letters} {date}: {ds.sizes['time']} epochs x {len(lats)} x {len(lons)} "
+            "points, "
+            f"median PDOP {med if med is None else round(med, 2)}, PDOP <= {pdop_max:g} "
+            f"{100 * summary['availability_fraction']:.1f} % in {summary['seconds']:.1f} s -> {out}"
+        )
