@@ -93,7 +93,7 @@ def test_dop_map_over_india_with_navic(shared_data, tmp_path, capsys):
     out = tmp_path / "dop"
     code, err = _main(capsys, "gnss", "dop", nav, "--region", "india", "--systems", "I",
                       "--date", "2023-03-12", "--step-deg", "5", "--step-min", "60",
-                      "--out", out)  # fmt: skip
+                      "--site", "28.6,77.2", "--out", out)  # fmt: skip
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
     # The measurement on this file: median PDOP about 28 over India for NavIC alone (4 satellites).
@@ -109,6 +109,9 @@ def test_dop_map_over_india_with_navic(shared_data, tmp_path, capsys):
         # North-up: the first row is the northern edge (40 N).
         assert tif.transform.f == pytest.approx(42.5) and np.isfinite(band).any()
     assert (out / "report.html").stat().st_size > 10_000
+    # New Delhi over the day: the file's NavIC constellation is four satellites (I02 I03 I06 I09).
+    site = pd.read_csv(out / "site_dop.csv")
+    assert len(site) == 24 and site["n_sats"].max() <= 4 and (out / "site_sky.png").exists()
 
 
 @pytest.mark.parametrize(
@@ -119,6 +122,7 @@ def test_dop_map_over_india_with_navic(shared_data, tmp_path, capsys):
             "--region",
         ),
         (["gnss", "dop", "NAV", "--date", "12/03/2023", "--out", "OUT"], "--date"),
+        (["gnss", "dop", "NAV", "--date", "2023-03-12", "--site", "95,10", "--out", "OUT"], "--site"),
         (["gnss", "spp", "TXT", "NAV", "--out", "OUT"], "RINEX VERSION / TYPE"),
         (["gnss", "spp", "OBS", "NAV", "--truth", "1,2", "--out", "OUT"], "--truth"),
         (["gnss", "spp", "OBS", "KMS", "--out", "OUT"], "no valid ephemeris"),

@@ -152,9 +152,13 @@ def read(
     nav = read_nav(path)
     dt = time.perf_counter() - t0
     warn_problems(nav.problems)
-    table = nav.eph.copy()
-    if len(nav.glo):
-        table = table._append(nav.glo, ignore_index=True) if len(table) else nav.glo.copy()
+    import pandas as pd
+
+    table = (
+        pd.concat([t for t in (nav.eph, nav.glo) if len(t)], ignore_index=True)
+        if len(nav.eph) + len(nav.glo)
+        else nav.eph.copy()
+    )
     if systems:
         table = table[table["sv"].str[0].isin(list(systems))]
     write_parquet(out, table.reset_index(drop=True))

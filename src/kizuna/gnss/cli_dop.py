@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import numpy as np
 import typer
 
-from kizuna.core.io import atomic_write, output_dir, png_bytes, write_json, write_netcdf
+from kizuna.core.io import atomic_write, output_dir, png_bytes, write_csv, write_json, write_netcdf
 from kizuna.core.progress import progress_bar
 from kizuna.errors import InputError
 from kizuna.gnss.gtime import parse_date
@@ -56,18 +56,38 @@ def register(app: typer.Typer, say: Callable[[str], None]) -> None:
             float,
             typer.Option("--pdop-max", help="Availability: fraction of time with PDOP at or below this."),
         ] = 6.0,
+        site: Annotated[
+            str | None,
+            typer.Option(
+                "--site", help="Also a DOP time series and sky plot at LAT,LON (deg) on the ellipsoid."
+            ),
+        ] = None,
     ) -> None:
         """Map DOP and availability over a region for one day from broadcast orbits.
 
         Writes OUT/dop.nc (NetCDF: n_sats, gdop, pdop, hdop, vdop, tdop on time x lat x lon),
         pdop_median.tif and availability.tif (GeoTIFF, EPSG:4326), summary.json (pdop_median, pdop_p95,
-        availability_fraction, ...), figures and report.html.
+        availability_fraction, ...), figures and report.html; with --site also site_dop.csv (time, n_sats,
+        DOPs), site_dop.png and site_sky.png.
         """
         from kizuna.core.raster import write_geotiff
         from kizuna.core.report import Report
         from kizuna.gnss.cli import load_nav, warn_problems
-        from kizuna.gnss.dop import availability_map, dop_map, parse_region, parse_systems, summarise_dop_map
-        from kizuna.gnss.plots import availability_map_figure, dop_map_figure
+        from kizuna.gnss.dop import (
+            availability_map,
+            dop_map,
+            dop_series,
+            parse_region,
+            parse_systems,
+            sky_tracks,
+            summarise_dop_map,
+        )
+        from kizuna.gnss.plots import (
+            availability_map_figure,
+            dop_map_figure,
+            dop_series_figure,
+            sky_plot_figure,
+        )
 
         box = parse_region(region, "--region")
         letters = parse_systems(systems.upper(), "--systems")
@@ -78,6 +98,14 @@ def register(app: typer.Typer, say: Callable[[str], None]) -> None:
             raise InputError(f"--step-min {step_min}: expected a time step in (0, 180] minutes")
         if not 0.0 < hours <= 168.0:
             raise InputError(f"--hours {hours}: expected a length in (0, 168] hours")
+        site_ll = None
+        if site is not None:
+            try:
+                site_ll = tuple(float(v) for v in site.split(","))
+            except ValueError:
+                site_ll = ()
+            if len(site_ll) != 2 or not (-90 <= site_ll[0] <= 90 and -180 <= site_ll[1] <= 360):
+                raise InputError(f"--site {site!r}: expected LAT,LON in degrees")
         t0 = time.perf_counter()
         nav_data = load_nav(nav)
         warn_problems(nav_data.problems)
@@ -138,6 +166,15 @@ def register(app: typer.Typer, say: Callable[[str], None]) -> None:
                 "n_sats_median.png": dop_map_figure(ds, "n_sats", "median"),
                 "availability.png": availability_map_figure(ds, pdop_max),
             }
+            if site_ll is not None:
+                where = dict(lat_deg=site_ll[0], lon_deg=site_ll[1], systems=letters, start=day)
+                common = dict(duration_s=hours * 3600.0, step_s=step_min * 60.0)
+                series = dop_series(nav_data, **where, **common, elev_mask_deg=elev_mask_deg)
+                write_csv(tmp / "site_dop.csv", series)
+                figs["site_dop.png"] = dop_series_figure(series)
+                figs["site_sky.png"] = sky_plot_figure(
+                    sky_tracks(nav_data, **where, **common), elev_mask_deg=elev_mask_deg
+                )
             import matplotlib.pyplot as plt
 
             for name, fig in figs.items():
