@@ -20,7 +20,7 @@ demo: $(STAMP)
 	@echo "Open demo-out/report.html"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lunar_nav.py
@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/lunar_surface.py
 	$(BIN)/python benchmarks/ssa.py
 	$(BIN)/python benchmarks/gnss.py
+	$(BIN)/python benchmarks/eo.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

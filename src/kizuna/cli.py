@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import typer
 
 from kizuna import __version__
+from kizuna.eo.cli import app as eo_app
 from kizuna.errors import InputError
 from kizuna.gnss.cli import app as gnss_app
 from kizuna.lunar.nav.cli import app as lunar_nav_app
@@ -47,6 +48,7 @@ app.add_typer(lunar_nav_app, name="lunar")
 lunar_nav_app.add_typer(lunar_surface_app, name="surface")
 app.add_typer(ssa_app, name="ssa")
 app.add_typer(gnss_app, name="gnss")
+app.add_typer(eo_app, name="eo")
 
 
 def _print_version(value: bool) -> None:
