@@ -20,7 +20,7 @@ demo: $(STAMP)
 	@echo "Open demo-out/report.html"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lunar_nav.py
