@@ -84,8 +84,15 @@ def test_read_writes_parquet_of_observations_and_navigation(japan, tmp_path, cap
     np.testing.assert_array_equal(back.values, ref.values)
     code, err = _main(capsys, "gnss", "read", nav, "--out", tmp_path / "nav.parquet")
     assert code == 0, err
-    # SEPT078M.21P holds 24 GPS, 210 Galileo and 8 QZSS records (SOURCES.md).
+    # SEPT078M.21P holds 24 GPS, 210 Galileo and 8 QZSS records (SOURCES.md), compressed or not.
     assert len(pd.read_parquet(tmp_path / "nav.parquet")) == 242
+    import bz2
+
+    packed = tmp_path / "SEPT078M.21P.bz2"
+    packed.write_bytes(bz2.compress(Path(nav).read_bytes()))
+    code, err = _main(capsys, "gnss", "read", packed, "--out", tmp_path / "nav_bz2.parquet")
+    assert code == 0, err
+    assert len(pd.read_parquet(tmp_path / "nav_bz2.parquet")) == 242
 
 
 def test_dop_map_over_india_with_navic(shared_data, tmp_path, capsys):

@@ -101,6 +101,16 @@ def _rinex_kind(path: Path) -> str:
 
     with open(path, "rb") as fh:
         head = fh.read(2)
+    if head in (b"BZ", b"PK", b"\x1f\x9d"):  # bzip2, zip, Unix compress: the observation reader decides
+        from kizuna.gnss.rinex_obs import read_obs
+
+        try:
+            read_obs(path, cache=True)
+        except InputError as exc:
+            if "navigation data" in str(exc):
+                return "nav"
+            raise
+        return "obs"
     opener = gzip.open if head == b"\x1f\x8b" else open
     try:
         with opener(path, "rb") as fh:
