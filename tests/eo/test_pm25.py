@@ -220,7 +220,12 @@ def test_commands_fit_predict_evaluate(tmp_path, subset):
     assert {"r2", "rmse_ug_m3", "random_folds", "per_season", "aod_available"} <= set(s) and s[
         "random_folds"
     ] is None
-    for name in ("obs_vs_pred.png", "importance.png", "partial_dependence.png"):
+    for name in (
+        "obs_vs_pred.png",
+        "importance.png",
+        "partial_dependence.png",
+        "partial_dependence_satellite.png",
+    ):
         assert (ev / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (ev / "report.html").stat().st_size > 10_000
     # a misnamed column: one clear error naming file and column, no output written

@@ -61,6 +61,7 @@ __all__ = [
     "TUNING_GRID",
     "fit_pm25",
     "predict_pm25",
+    "predict_pm25_detail",
     "score_pm25",
     "breakdown_pm25",
     "cross_validate_pm25",
@@ -233,9 +234,21 @@ def predict_pm25(
     """Return daily mean PM2.5 (ug/m3) at each row (station or grid point, lat/lon in deg) of a table with
     the input columns; the network context comes from the model's training network unless another is
     given (e.g. the monitors of a later year)."""
+    return predict_pm25_detail(model, table, network=network, source=source)[0]
+
+
+def predict_pm25_detail(
+    model: Pm25Model,
+    table: pd.DataFrame,
+    *,
+    network: StationNetwork | None = None,
+    source: str = "table",
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Return PM2.5 (ug/m3) at each row as :func:`predict_pm25` and, per row, True where the network model
+    (same-day PM2.5 of other stations) made the prediction, False where the satellite model did."""
     t = check_pm25_table(table, source, need_target=False)
     feats = build_features(t, model.network if network is None else network)
-    return _predict_features(model, feats)[0]
+    return _predict_features(model, feats)
 
 
 def score_pm25(obs_ug_m3: NDArray, pred_ug_m3: NDArray) -> dict[str, float]:
@@ -481,15 +494,20 @@ def partial_dependence_pm25(
     n_grid: int = 20,
     max_rows: int = 2000,
     seed: int = 0,
+    satellite_only: bool = False,
     source: str = "table",
 ) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]:
     """Return, for each feature, a grid of its values (5th to 95th percentile) and the mean predicted
-    PM2.5 (ug/m3) over the table's rows with that feature set to each value (partial dependence)."""
+    PM2.5 (ug/m3) over the table's rows with that feature set to each value (partial dependence); with
+    ``satellite_only`` the PM2.5 context is withheld, so the curves are those of the satellite model."""
     t = check_pm25_table(table, source, need_target=False)
     feats = build_features(t, model.network)
     if len(feats) > max_rows:
         feats = feats.iloc[np.sort(np.random.default_rng(seed).choice(len(feats), max_rows, replace=False))]
-    known = NETWORK_FEATURES if model.use_network else SATELLITE_FEATURES
+    use_net = model.use_network and not satellite_only
+    if not use_net:
+        feats = feats.assign(**{c: np.nan for c in PM_CONTEXT_FEATURES})
+    known = NETWORK_FEATURES if use_net else SATELLITE_FEATURES
     out = {}
     for name in features:
         if name not in known:
