@@ -192,3 +192,18 @@ def test_truncated_and_missing_files(ldem4, tmp_path):
     (tmp_path / "bad.tif").write_bytes(b"II*\x00garbage")
     with pytest.raises(InputError, match="bad.tif"):
         read_dem(tmp_path / "bad.tif")
+
+
+def test_raster_from_centres_is_north_up_either_way():
+    from kizuna.core.raster import raster_from_centres
+
+    v = np.arange(6.0).reshape(2, 3)  # rows at y = 10, 20 (ascending), columns at x = 0, 5, 10
+    r = raster_from_centres(v, [10.0, 20.0], [0.0, 5.0, 10.0], "EPSG:4326")
+    # Cell edges by construction: x from -2.5 in 5-wide cells, the top edge at 25 and rows 10 tall.
+    assert tuple(r.transform)[:6] == (5.0, 0.0, -2.5, 0.0, -10.0, 25.0)
+    np.testing.assert_array_equal(r.data, v[::-1])  # the northern row (y = 20) first
+    r2 = raster_from_centres(v[::-1], [20.0, 10.0], [0.0, 5.0, 10.0], "EPSG:4326")
+    assert tuple(r2.transform)[:6] == tuple(r.transform)[:6]
+    np.testing.assert_array_equal(r2.data, r.data)
+    with pytest.raises(InputError, match="evenly spaced"):
+        raster_from_centres(np.zeros((2, 3)), [0.0, 1.0], [0.0, 1.0, 3.0], None)

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from rasterio import Affine
 
 from kizuna.core.constants import MOON_RADIUS_M
 from kizuna.core.io import atomic_path
 from kizuna.errors import InputError
 
-__all__ = ["Raster", "read_dem", "read_pds3_label", "write_geotiff", "to_xarray"]
+__all__ = ["Raster", "raster_from_centres", "read_dem", "read_pds3_label", "write_geotiff", "to_xarray"]
 
 PathLike = str | os.PathLike[str]
 
@@ -405,6 +405,28 @@ def _read_pds3(path: Path) -> tuple[NDArray[np.float64], Affine, str, NDArray[np
     heights[missing] = np.nan
     crs = f"+proj=longlat +a={radius_m:.10g} +b={radius_m:.10g} +no_defs +type=crs"
     return heights, transform, crs, missing
+
+
+def raster_from_centres(
+    values: ArrayLike, y_centres: ArrayLike, x_centres: ArrayLike, crs: str | None, units: str = "1"
+) -> Raster:
+    """Return a north-up Raster of (y, x) values given on evenly spaced cell centres (map units or deg).
+
+    Rows may run south-to-north (ascending y, as latitude axes usually do) or north-to-south; ascending rows
+    are flipped so that the first row is the northern edge, as GeoTIFF readers expect.
+    """
+    yc, xc = np.asarray(y_centres, float), np.asarray(x_centres, float)
+    if yc.size < 2 or xc.size < 2:
+        raise InputError("raster: need at least 2 x 2 cells to know the cell size")
+    dx, dy = float(np.mean(np.diff(xc))), float(np.mean(np.diff(yc)))
+    if not (np.allclose(np.diff(xc), dx, rtol=1e-6) and np.allclose(np.diff(yc), dy, rtol=1e-6)):
+        raise InputError("raster: x/y cell centres are not evenly spaced; expected a regular grid")
+    v = np.asarray(values, dtype=float)
+    if dy > 0:  # ascending y: flip rows to north-up
+        v, dy, y0 = v[::-1], -dy, float(yc[-1])
+    else:
+        y0 = float(yc[0])
+    return Raster(v, Affine(dx, 0.0, float(xc[0]) - dx / 2, 0.0, dy, y0 - dy / 2), crs, units)
 
 
 # -------------------------------------------------------------------------------------------------- GeoTIFF

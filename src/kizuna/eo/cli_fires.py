@@ -73,17 +73,11 @@ def _bounds(text: str | None) -> tuple[float, ...] | None:
 
 def _raster(ds: xr.Dataset, name: str) -> Any:
     """Return the total of a gridded variable over all dates as a north-up EPSG:4326 Raster."""
-    import numpy as np
-    from affine import Affine
-
-    from kizuna.core.raster import Raster
+    from kizuna.core.raster import raster_from_centres
 
     values = ds[name].sum("date") if "date" in ds[name].dims else ds[name]
-    res = float(ds.attrs["grid_deg"])
-    lat, lon = ds["lat"].values, ds["lon"].values
-    transform = Affine(res, 0.0, float(lon[0]) - res / 2, 0.0, -res, float(lat[-1]) + res / 2)
-    return Raster(
-        np.asarray(values.values, dtype=float)[::-1], transform, "EPSG:4326", ds[name].attrs["units"]
+    return raster_from_centres(
+        values.values, ds["lat"].values, ds["lon"].values, "EPSG:4326", ds[name].attrs["units"]
     )
 
 

@@ -540,7 +540,8 @@ def classify(
         )
         return
 
-    from kizuna.eo.rice_io import grid_raster, new_figure, read_s1_stack, stack_grid
+    from kizuna.core.raster import raster_from_centres
+    from kizuna.eo.rice_io import new_figure, read_s1_stack, stack_grid
 
     if chunk < 1:
         raise InputError(f"--chunk {chunk}: expected a positive number of pixels")
@@ -563,10 +564,12 @@ def classify(
     )
     with output_dir(out) as tmp:
         write_netcdf(tmp / "rice_map.nc", ds)
-        write_geotiff(tmp / "rice_class.tif", grid_raster(cls, yc, xc, crs, "1"), dtype="uint8", nodata=255)
+        write_geotiff(
+            tmp / "rice_class.tif", raster_from_centres(cls, yc, xc, crs, "1"), dtype="uint8", nodata=255
+        )
         write_geotiff(
             tmp / "rice_probability.tif",
-            grid_raster(ds["rice_probability"].values, yc, xc, crs, "1"),
+            raster_from_centres(ds["rice_probability"].values, yc, xc, crs, "1"),
             dtype="float32",
         )
         write_json(tmp / "summary.json", summary)

@@ -32,7 +32,6 @@ __all__ = [
     "cross_pol_excess_db",
     "read_s1_stack",
     "stack_grid",
-    "grid_raster",
     "new_figure",
     "series_figure",
     "confusion_figure",
@@ -377,26 +376,6 @@ def stack_grid(
     raise InputError(
         f"{where}: no CRS and no lat/lon dimensions; give the pixel area (km2) to know the areas"
     )
-
-
-def grid_raster(values: NDArray, ycoord: NDArray, xcoord: NDArray, crs: str | None, units: str = "1") -> Any:
-    """Return a north-up :class:`kizuna.core.raster.Raster` of (y, x) values on regular cell centres."""
-    from affine import Affine
-
-    from kizuna.core.raster import Raster
-
-    yc, xc = np.asarray(ycoord, float), np.asarray(xcoord, float)
-    if yc.size < 2 or xc.size < 2:
-        raise InputError("raster: need at least 2 x 2 pixels to know the pixel size")
-    dx, dy = float(np.mean(np.diff(xc))), float(np.mean(np.diff(yc)))
-    if not (np.allclose(np.diff(xc), dx, rtol=1e-6) and np.allclose(np.diff(yc), dy, rtol=1e-6)):
-        raise InputError("raster: x/y coordinates are not evenly spaced; expected a regular grid")
-    v = np.asarray(values, dtype=float)
-    if dy > 0:  # ascending y: flip rows to north-up
-        v, dy, y0 = v[::-1], -dy, float(yc[-1])
-    else:
-        y0 = float(yc[0])
-    return Raster(v, Affine(dx, 0.0, float(xc[0]) - dx / 2, 0.0, dy, y0 - dy / 2), crs, units)
 
 
 # ------------------------------------------------------------------------------------------------ figures

@@ -6,9 +6,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
-import numpy as np
 import typer
 
 from kizuna.core.io import atomic_write, output_dir, png_bytes, write_csv, write_json, write_netcdf
@@ -16,22 +15,7 @@ from kizuna.core.progress import progress_bar
 from kizuna.errors import InputError
 from kizuna.gnss.gtime import parse_date
 
-if TYPE_CHECKING:
-    from kizuna.core.raster import Raster
-
-__all__ = ["register", "grid_raster"]
-
-
-def grid_raster(values: np.ndarray, lats: np.ndarray, lons: np.ndarray, units: str) -> Raster:
-    """Return a north-up EPSG:4326 raster of values on ascending lat/lon cell centres (deg)."""
-    from affine import Affine
-
-    from kizuna.core.raster import Raster
-
-    dlat = float(lats[1] - lats[0]) if len(lats) > 1 else 1.0
-    dlon = float(lons[1] - lons[0]) if len(lons) > 1 else 1.0
-    transform = Affine(dlon, 0.0, float(lons[0]) - dlon / 2, 0.0, -dlat, float(lats[-1]) + dlat / 2)
-    return Raster(np.asarray(values, dtype=float)[::-1], transform, "EPSG:4326", units)
+__all__ = ["register"]
 
 
 def register(app: typer.Typer, say: Callable[[str], None]) -> None:
@@ -70,7 +54,7 @@ def register(app: typer.Typer, say: Callable[[str], None]) -> None:
         availability_fraction, ...), figures and report.html; with --site also site_dop.csv (time, n_sats,
         DOPs), site_dop.png and site_sky.png.
         """
-        from kizuna.core.raster import write_geotiff
+        from kizuna.core.raster import raster_from_centres, write_geotiff
         from kizuna.core.report import Report
         from kizuna.gnss.cli import load_nav, warn_problems
         from kizuna.gnss.dop import (
@@ -141,9 +125,15 @@ def register(app: typer.Typer, say: Callable[[str], None]) -> None:
         with output_dir(out) as tmp:
             write_netcdf(tmp / "dop.nc", ds.assign(availability=avail))
             pdop_med = ds["pdop"].median("time", skipna=True).values
-            write_geotiff(tmp / "pdop_median.tif", grid_raster(pdop_med, lats, lons, "1"), dtype="float32")
             write_geotiff(
-                tmp / "availability.tif", grid_raster(avail.values, lats, lons, "1"), dtype="float32"
+                tmp / "pdop_median.tif",
+                raster_from_centres(pdop_med, lats, lons, "EPSG:4326"),
+                dtype="float32",
+            )
+            write_geotiff(
+                tmp / "availability.tif",
+                raster_from_centres(avail.values, lats, lons, "EPSG:4326"),
+                dtype="float32",
             )
             write_json(tmp / "summary.json", summary)
             report = Report(f"DOP and availability: {letters} on {date}")
