@@ -179,7 +179,8 @@ def main() -> None:
         "no2_conservation_subbox",
         f"{rs.conservation_rel:.2e}",
         "relative",
-        f"grid + outside = pixels; {rs.n_partly_outside} pixels partly, {rs.n_outside} wholly outside, "
+        f"pieces kept + dropped = pixel areas; {rs.n_partly_outside} pixels partly, "
+        f"{rs.n_outside} wholly outside, "
         f"{100 * rs.outside_mol / rs.pixels_total_mol:.1f} % of the total outside",
     )
 

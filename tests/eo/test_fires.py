@@ -303,3 +303,38 @@ def test_both_csv_readers_agree(tmp_path, fires_dir, bhuvan):
     pd.testing.assert_frame_equal(det.table, bhuvan.table)
     assert det.n_records == 6314 and len(det.problems) == 1
     assert det.problems[0].startswith(f"{path}:6315: acqdate ''")
+
+
+def test_all_nan_column_and_points_outside_name_file_line_and_column(tmp_path):
+    # Every latitude is NaN: the error names the file, the first line (2) and the column (lat).
+    path = tmp_path / "bhuvan_nan.csv"
+    path.write_text(
+        "lat,lon,radiative_,sat,acqdate,acqtime,sensor,state,district\n"
+        "NaN,75.1,1.0,npp,2023-10-22,13:M3:16,VF375,PB,MANSA\n"
+        ",75.2,1.0,npp,2023-10-22,13:M3:16,VF375,PB,MANSA\n"
+    )
+    with pytest.raises(InputError) as err:
+        read_fires(path)
+    msg = str(err.value)
+    assert "no valid fire detections (of 2 records)" in msg and f"{path}:2: lat 'NaN'" in msg
+    assert "\n" not in msg
+    # A detection outside the grid bounds is named by file and line: line 3 holds 30.9 N, north of 30.5 N.
+    ok = tmp_path / "bhuvan_two.csv"
+    ok.write_text(
+        "lat,lon,radiative_,sat,acqdate,acqtime,sensor,state,district\n"
+        "30.1,75.1,1.0,npp,2023-10-22,13:M3:16,VF375,PB,MANSA\n"
+        "30.9,75.2,1.0,npp,2023-10-22,13:M3:16,VF375,PB,MANSA\n"
+    )
+    det = read_fires(ok)
+    with pytest.raises(
+        InputError, match=r"1 detection\(s\) outside \(first bhuvan_two\.csv:3, at 30\.90000 N"
+    ):
+        count_fires(det, "cell", grid_deg=0.1, bounds=(30.0, 30.5, 75.0, 75.5))
+    with pytest.raises(InputError, match=r"bhuvan_two\.csv:3"):
+        fire_count_grid(det, 0.1, bounds=(30.0, 30.5, 75.0, 75.5))
+    # An empty selection of detections is an input error, not a crash.
+    none = det.table[det.table["lat_deg"] > 40]
+    with pytest.raises(InputError, match="no detections"):
+        count_fires(none, "cell", grid_deg=0.1)
+    with pytest.raises(InputError, match="no detections"):
+        fire_count_grid(none, 0.1, by_day=True, bounds=(30.0, 30.5, 75.0, 75.5))

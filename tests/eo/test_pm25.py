@@ -29,6 +29,8 @@ from kizuna.eo.pm25_features import (
     PM25,
     STATION_CODE,
     build_features,
+    check_domain,
+    domain_limit_km,
     read_pm25_table,
     station_network,
 )
@@ -91,6 +93,12 @@ def test_missing_misnamed_and_malformed_columns(tmp_path, subset):
     p = _write(tmp_path, raw.assign(**{PM25: np.nan}))
     with pytest.raises(InputError, match="all NaN"):
         read_pm25_table(p, need_target=True)
+    # An all-NaN meteorological column is bad input (the "all-NaN series"); an all-NaN AOD is not
+    # (MAIAC has gaps, the model is gap-aware).
+    p = _write(tmp_path, raw.assign(RHDailyMean_2019=np.nan))
+    with pytest.raises(InputError, match=r"t\.csv: column 'RHDailyMean_2019' has no values \(all NaN\)"):
+        read_pm25_table(p)
+    assert read_pm25_table(_write(tmp_path, raw.assign(**{AOD: np.nan})))[AOD].isna().all()
     p = _write(tmp_path, pd.concat([raw, raw.head(1)]))
     with pytest.raises(InputError, match=r"line 7: station .* appears twice"):
         read_pm25_table(p, need_target=True)
@@ -132,6 +140,24 @@ def test_network_features_match_hand_values():
     assert g["net_nearest_km"] == pytest.approx(0.0, abs=1e-9)
     # a date the network did not measure has no context at all
     assert f.iloc[4][["net_log_pm25_mean", "net_aod_mean", "net_nearest_km"]].isna().all()
+
+
+def test_domain_limit_and_far_rows():
+    # Stations A, B, C on the meridian 77 E at 28.0, 28.1, 28.3 N: along a meridian the haversine distance
+    # is R * dlat exactly (R = 6371.0088 km), so the network spans 0.3 deg = 33.4 km, below the 50 km floor.
+    km_per_deg = 6371.0088 * math.pi / 180
+    t = _three_stations()
+    net = station_network(t)
+    assert domain_limit_km(net) == 50.0
+    wide = t.assign(Latitude_2019=[28.0, 28.5, 29.0])  # 1 deg apart: the limit is the extent
+    assert domain_limit_km(station_network(wide)) == pytest.approx(km_per_deg, rel=1e-12)
+    ok = t.assign(Latitude_2019=28.3 + 0.4)  # 44.5 km north of C: inside
+    check_domain(ok, net, "grid.csv")
+    far = pd.concat([ok, t.iloc[[0]].assign(Latitude_2019=28.3 + 0.5)], ignore_index=True)  # 55.6 km
+    with pytest.raises(InputError, match=r"grid\.csv: line 5: columns 'Latitude_2019'/'Longitude_2019' "
+                       r"\(28\.8, 77\) lie 56 km .* \(expected within 50 km\)"):  # fmt: skip
+        check_domain(far, net, "grid.csv")
+    check_domain(far, net, "grid.csv", max_km=0.5 * km_per_deg + 1e-6)
 
 
 def test_own_station_pm25_never_reaches_its_features(subset):
@@ -238,3 +264,12 @@ def test_commands_fit_predict_evaluate(tmp_path, subset):
         r.exception
     )
     assert not (tmp_path / "p2.csv").exists()
+    # a grid point 5 deg (556 km) north of the network: outside the model's domain, refused, no output
+    far = _write(tmp_path, new_df.assign(Latitude_2019=new_df["Latitude_2019"] + 5.0), "far.csv")
+    r = CliRunner().invoke(
+        app,
+        ["predict", "--model", str(tmp_path / "m"), "--data", str(far), "--out", str(tmp_path / "p3.csv")],
+    )
+    assert isinstance(r.exception, InputError)
+    assert "far.csv: line 2: columns 'Latitude_2019'/'Longitude_2019'" in str(r.exception)
+    assert not (tmp_path / "p3.csv").exists()

@@ -108,6 +108,26 @@ def test_rules_separate_rice_from_water_and_buildings():
         classify_rules(X[:, :3], names[:3])
 
 
+def test_rules_thresholds_are_inclusive():
+    # RiceRules: the low must be "at or below" -20 dB, the rise "at least" 6 dB, the peak "at or above"
+    # -18 dB. A season that meets the first two exactly (flooded at -20 dB, rising exactly 6 dB to a
+    # -14 dB plateau) is rice, with score 1 / (1 + e^0) = 0.5 exactly; 0.5 dB less rise is not rice.
+    t = np.arange(T) * STEP
+    vh = np.full((2, T), -20.0)
+    for row, top in ((0, -14.0), (1, -14.5)):
+        rise = (t >= 40) & (t < 100)
+        vh[row, rise] = -20.0 + (top + 20.0) * (t[rise] - 40) / 60
+        vh[row, (t >= 100) & (t < 160)] = top
+    X, names = s1_features(vh, vh + 6, t, groups=("dynamics",))
+    f = {n: X[:, i] for i, n in enumerate(names)}
+    np.testing.assert_array_equal(f["vh_rise_db"], [6.0, 5.5])
+    np.testing.assert_array_equal(f["vh_rise_start_db"], [-20.0, -20.0])
+    label, score = classify_rules(X, names)
+    np.testing.assert_array_equal(label, [1, 0])
+    assert score[0] == 0.5 and score[1] < 0.5
+    np.testing.assert_array_equal(label, score >= 0.5)  # the label and the raster's p >= 0.5 agree
+
+
 def test_raster_matches_points_and_marks_nodata(tmp_path):
     xr = pytest.importorskip("xarray")
     rng = np.random.default_rng(0)
@@ -145,6 +165,16 @@ def test_label_csv_quirks_and_errors(tmp_path):
     p.write_text("x,Class of Land\n1,Rice\n")
     with pytest.raises(InputError, match="no coordinate columns"):
         read_label_csv(p)
+    # Labels required (evaluate): a misnamed class column or an empty class cell is named by file, line and
+    # column, as the issue asks of bad input.
+    p.write_text('Latitude and Longitude,Klass\n"(10.5, 105.25)",Rice\n')
+    assert (read_label_csv(p)["label"] == -1).all()
+    with pytest.raises(InputError, match=r"labels\.csv: missing column 'Class of Land'.*'Klass'"):
+        read_label_csv(p, require_class=True)
+    p.write_text('Latitude and Longitude,Class of Land\n"(10.5, 105.25)",Rice\n"(10.6, 105.3)",\n')
+    assert list(read_label_csv(p)["label"]) == [1, -1]
+    with pytest.raises(InputError, match=r"labels\.csv: line 3: column 'Class of Land'"):
+        read_label_csv(p, require_class=True)
 
 
 def test_an_giang_point_set(rice_dir):
@@ -242,4 +272,19 @@ def test_evaluate_and_classify_commands(rice_dir, tmp_path):
         app, ["evaluate", "--data", str(data), "--out", str(tmp_path / "bad"), "--mode", "rules"]
     )
     assert isinstance(res.exception, InputError) and "row 3" in str(res.exception)
+    assert not (tmp_path / "bad").exists()
+    # A label file whose class column is misnamed: one error naming the file and the column, no output.
+    from kizuna.eo.rice_io import LABEL_FILE
+
+    labels = pd.read_csv(data / LABEL_FILE)
+    labels.rename(columns={"Class of Land": "Class"}).assign(Class="Rice").to_csv(
+        data / LABEL_FILE, index=False
+    )
+    res = runner.invoke(app, ["evaluate", "--data", str(data), "--out", str(tmp_path / "bad")])
+    assert isinstance(res.exception, InputError)
+    assert f"{LABEL_FILE}: column 'Class of Land': only rice points" in str(res.exception)
+    labels.rename(columns={"Class of Land": "Kind"}).to_csv(data / LABEL_FILE, index=False)
+    res = runner.invoke(app, ["evaluate", "--data", str(data), "--out", str(tmp_path / "bad")])
+    assert isinstance(res.exception, InputError)
+    assert f"{LABEL_FILE}: missing column 'Class of Land'" in str(res.exception)
     assert not (tmp_path / "bad").exists()

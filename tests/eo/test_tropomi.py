@@ -226,3 +226,179 @@ def test_cli_grid_on_the_india_grid(tmp_path: Path, shared_data: Path) -> None:
         assert abs(total - ds.attrs["pixels_total_mol"]) <= 1e-9 * ds.attrs["pixels_total_mol"]
     bad = CliRunner().invoke(app, [*args, "--bbox", "20,30,70,80"])
     assert isinstance(bad.exception, InputError) and "--bbox" in str(bad.exception)
+
+
+# The official S5P L2 NO2 layout as in the product's own header (S5P NO2 PUM and `ncdump -h` of S5P L2
+# files): group PRODUCT with dimensions time = 1, scanline, ground_pixel, corner = 4 and their coordinate
+# variables; nitrogendioxide_tropospheric_column float (_FillValue 9.96921e36, units "mol m-2"); qa_value
+# ubyte with scale_factor 0.01f, add_offset 0, valid_min 0, valid_max 100 and _FillValue 255; time int
+# "seconds since 2010-01-01 00:00:00"; delta_time int (time, scanline) "milliseconds since <day> 00:00:00";
+# time_utc string (time, scanline) with _FillValue ""; latitude_bounds / longitude_bounds float (..., corner)
+# with _FillValue 9.96921e36 in PRODUCT/SUPPORT_DATA/GEOLOCATIONS; corners counter-clockwise from the
+# south-western one; the global attribute orbit.
+FILL_F4 = np.float32(9.96921e36)
+
+
+def write_s5p_official(path: Path, *, with_time_utc: bool = True) -> dict:
+    """Write 3 scanlines x 4 ground pixels of 0.125 deg (exact in float32) over the antimeridian near Fiji,
+    lon 179.8125 E .. 179.6875 W, lat 17 S .. 16.625 S. Pixel (1, 1) crosses 180 deg. Kept at
+    qa_value > 0.75: (0, 0), (0, 2), (1, 0), (1, 1), (1, 2), (2, 3); left out: (0, 1) byte 75, (0, 3) the
+    qa fill 255, (1, 3) byte 50, (2, 0) a column fill, (2, 1) a latitude_bounds fill, (2, 2) a
+    longitude_bounds fill. Column of pixel (i, j) = 1e-4 (1 + 4 i + j) mol m-2."""
+    ny, nx, h = 3, 4, 0.125
+    no2 = (1e-4 * (1 + np.arange(ny * nx).reshape(ny, nx))).astype(np.float32)
+    no2[2, 0] = FILL_F4
+    qa = np.array([[100, 75, 76, 255], [100, 100, 100, 50], [100, 100, 100, 100]], dtype=np.uint8)
+    lat_c = np.empty((ny, nx, 4), dtype=np.float32)
+    lon_c = np.empty((ny, nx, 4), dtype=np.float32)
+    for i in range(ny):
+        for j in range(nx):
+            la, lo = -17.0 + h * i, 179.8125 + h * j
+            lat_c[i, j] = [la, la, la + h, la + h]
+            lon_c[i, j] = (np.array([lo, lo + h, lo + h, lo]) + 180.0) % 360.0 - 180.0
+    lat_c[2, 1, 3] = FILL_F4
+    lon_c[2, 2, 0] = FILL_F4
+    day_s = 442_972_800  # 2024-01-15 00:00:00 UTC in seconds since 2010-01-01 (5127 days x 86400 s)
+    delta_ms = 8 * 3_600_000 + 1000 * np.arange(ny)  # 08:00:00, 08:00:01, 08:00:02 UTC
+    dims = ("time", "scanline", "ground_pixel")
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.orbit = np.int32(32441)
+        prod = ds.createGroup("PRODUCT")
+        for name, size in (("time", 1), ("scanline", ny), ("ground_pixel", nx), ("corner", 4)):
+            prod.createDimension(name, size)
+        for name, size in (("scanline", ny), ("ground_pixel", nx), ("corner", 4)):
+            prod.createVariable(name, "i4", (name,))[:] = np.arange(size)
+        t = prod.createVariable("time", "i4", ("time",))
+        t.units = "seconds since 2010-01-01 00:00:00"
+        t[:] = [day_s]
+        d = prod.createVariable("delta_time", "i4", ("time", "scanline"), fill_value=np.int32(-2147483647))
+        d.units = "milliseconds since 2024-01-15 00:00:00"
+        d[0] = delta_ms
+        if with_time_utc:
+            tu = prod.createVariable("time_utc", str, ("time", "scanline"), fill_value="")
+            for i in range(ny):
+                tu[0, i] = f"2024-01-15T08:00:0{i}.000000Z"
+        v = prod.createVariable("qa_value", "u1", dims, fill_value=np.uint8(255))
+        v.setncatts({"scale_factor": np.float32(0.01), "add_offset": np.float32(0.0)})
+        v.setncatts({"valid_min": np.uint8(0), "valid_max": np.uint8(100)})
+        v.set_auto_maskandscale(False)
+        v[0] = qa
+        v = prod.createVariable("nitrogendioxide_tropospheric_column", "f4", dims, fill_value=FILL_F4)
+        v.units = "mol m-2"
+        v.set_auto_maskandscale(False)
+        v[0] = no2
+        for name, arr, units in (("latitude", lat_c, "degrees_north"), ("longitude", lon_c, "degrees_east")):
+            v = prod.createVariable(name, "f4", dims, fill_value=FILL_F4)
+            v.units = units
+            v[0] = arr[..., 0] + np.float32(h / 2)  # (a centre; only the corners are used)
+        geo = prod.createGroup("SUPPORT_DATA").createGroup("GEOLOCATIONS")
+        for name, arr in (("latitude_bounds", lat_c), ("longitude_bounds", lon_c)):
+            v = geo.createVariable(name, "f4", (*dims, "corner"), fill_value=FILL_F4)
+            v.set_auto_maskandscale(False)
+            v[0] = arr
+    return {"no2": no2, "lat_c": lat_c, "lon_c": lon_c}
+
+
+KEPT = [(0, 0), (0, 2), (1, 0), (1, 1), (1, 2), (2, 3)]
+
+
+@pytest.mark.parametrize("with_time_utc", [True, False])
+def test_official_layout_fill_values_and_times(tmp_path: Path, with_time_utc: bool) -> None:
+    path = tmp_path / "S5P_OFFL_L2__NO2____20240115T080000.nc"
+    made = write_s5p_official(path, with_time_utc=with_time_utc)
+    px = read_no2_l2(path)
+    assert px.layout == "s5p" and px.n_pixels_file == 12 and px.orbit == 32441
+    assert list(zip(px.scanline.tolist(), px.ground_pixel.tolist(), strict=True)) == KEPT
+    rows, cols = np.array(KEPT).T
+    np.testing.assert_array_equal(px.no2_mol_m2, made["no2"][rows, cols].astype(float))
+    np.testing.assert_array_equal(px.qa_value, [1.0, 0.76, 1.0, 1.0, 1.0, 1.0])
+    # the antimeridian pixel keeps its corners as written (179.9375 E and 179.9375 W)
+    np.testing.assert_array_equal(px.lon_corners_deg[3], [179.9375, -179.9375, -179.9375, 179.9375])
+    # scanline i was observed at 08:00:0i UTC, from time_utc or from delta_time (ms since 2024-01-15)
+    expected = [f"2024-01-15T08:00:0{i}" for i in rows]
+    assert [str(t)[:19] for t in px.time_utc] == expected
+    # qa_value > 0.5 adds byte 75 only: byte 50 is not above 0.5 and 255 is the fill value
+    loose = read_no2_l2(path, qa_min=0.5)
+    assert loose.n == 7 and (0, 1) in zip(loose.scanline.tolist(), loose.ground_pixel.tolist(), strict=True)
+
+
+def test_official_delta_time_fill_is_not_a_time(tmp_path: Path) -> None:
+    # A delta_time at its _FillValue has no time: NaT, not the reference time 2024-01-15 00:00.
+    path = tmp_path / "l2.nc"
+    write_s5p_official(path, with_time_utc=False)
+    with netCDF4.Dataset(path, "a") as ds:
+        ds["PRODUCT/delta_time"][0, 1] = np.ma.masked
+        ds["PRODUCT/delta_time"].units = "milliseconds"  # no reference in the units: time + delta_time
+    px = read_no2_l2(path)
+    assert np.isnat(px.time_utc[px.scanline == 1]).all()
+    assert [str(t)[:19] for t in px.time_utc[px.scanline != 1]] == [
+        "2024-01-15T08:00:00",
+        "2024-01-15T08:00:00",
+        "2024-01-15T08:00:02",
+    ]
+
+
+def _rectangle_area_m2(lat0: float, lat1: float, lon0: float, lon1: float) -> float:
+    """GeographicLib's WGS84 area of a lat/lon rectangle, its parallels traced by 4001 points each."""
+    from pyproj import Geod
+
+    lon = np.linspace(lon0, lon1, 4001)
+    plon = np.concatenate([lon, lon[::-1]])
+    plat = np.concatenate([np.full(lon.size, lat0), np.full(lon.size, lat1)])
+    return abs(Geod(ellps="WGS84").polygon_area_perimeter(plon, plat)[0])
+
+
+def test_cli_grid_official_file_across_the_antimeridian(tmp_path: Path) -> None:
+    path = tmp_path / "S5P_OFFL_L2__NO2____20240115T080000.nc"
+    made = write_s5p_official(path)
+    out = tmp_path / "L3.nc"
+    # 0.0625 deg cells over a box across 180 deg (LONMIN > LONMAX): each kept pixel fills 2 x 2 cells
+    box = "-17,-16.625,179.75,-179.625"
+    args = ["grid", str(path), "--res-deg", "0.0625", "--bbox", box, "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    with xr.open_dataset(out) as ds:
+        no2 = ds["nitrogendioxide_tropospheric_column"].values
+        assert no2.shape == (6, 10) and int(np.isfinite(no2).sum()) == 4 * len(KEPT)
+        # pixel (1, 1), 16.875..16.75 S and 179.9375 E..179.9375 W: rows 2-3, columns 3-4 (180 deg is
+        # between columns 3 and 4)
+        np.testing.assert_allclose(no2[2:4, 3:5], float(made["no2"][1, 1]), rtol=1e-12)
+        np.testing.assert_allclose(ds["coverage"].values[np.isfinite(no2)], 1.0, rtol=1e-12)
+        # the column total against GeographicLib's areas of the kept pixels (lat/lon rectangles)
+        ref = sum(
+            float(made["no2"][i, j]) * _rectangle_area_m2(-17 + 0.125 * i, -16.875 + 0.125 * i, 0, 0.125)
+            for i, j in KEPT
+        )
+        total = float(np.nansum(no2 * ds["weight"].values))
+        assert total == pytest.approx(ref, rel=1e-9)
+        assert ds.attrs["conservation_relative_error"] < 1e-12
+        assert ds.attrs["time_coverage_start"] == "2024-01-15T08:00:00Z"
+        assert ds.attrs["time_coverage_end"] == "2024-01-15T08:00:02Z"
+
+
+def test_cli_grid_geotiff_and_no_partial_output(tmp_path: Path) -> None:
+    import rasterio
+
+    path = tmp_path / "l2.nc"
+    made = write_s5p(path)
+    out, tif = tmp_path / "L3.nc", tmp_path / "L3.tif"
+    args = ["grid", str(path), "--res-deg", "0.0625", "--out", str(out), "--tif", str(tif)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    # the pixels span 28..28.25 N and 77..77.375 E: a north-up raster of 0.0625 deg cells from 77 E, 28.25 N
+    # whose north-west 2 x 2 cells are pixel (1, 0) (qa 100, 4e-4 mol m-2) and south-east ones pixel (0, 2)
+    with rasterio.open(tif) as src:
+        data = src.read(1)
+        assert src.crs.to_epsg() == 4326 and data.shape == (4, 6)
+        assert src.transform.c == pytest.approx(77.0) and src.transform.f == pytest.approx(28.25)
+        assert src.res == pytest.approx((0.0625, 0.0625))
+        np.testing.assert_array_equal(data[:2, :2], made["no2"][1, 0])
+        np.testing.assert_array_equal(data[2:, 4:], made["no2"][0, 2])
+        assert int(np.isfinite(data).sum()) == 8
+    # a GeoTIFF that cannot be written (the path is a folder) leaves no NetCDF behind either
+    out.unlink()
+    bad = CliRunner().invoke(
+        app, ["grid", str(path), "--res-deg", "0.0625", "--out", str(out), "--tif", str(tmp_path)]
+    )
+    assert isinstance(bad.exception, InputError) and "is a folder" in str(bad.exception)
+    assert not out.exists() and not list(tmp_path.glob(".L3.nc*"))

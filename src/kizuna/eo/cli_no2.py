@@ -2,7 +2,7 @@
 latitude/longitude grid or the 10 km India grid (``grid``), and monthly means of many L2 files
 (``monthly``), written as CF NetCDF with an optional PNG map.
 
-Each command writes its NetCDF (and PNG) atomically: a failure leaves no partial output.
+Each command writes its NetCDF (and GeoTIFF and PNG) atomically: a failure leaves no partial output.
 """
 
 from __future__ import annotations
@@ -143,11 +143,33 @@ def map_figure(ds: Any, title: str) -> Figure:
     return fig
 
 
-def _write_outputs(result: Regridded, grid: Grid, info: dict[str, Any], out: Path, png: Path | None) -> Any:
-    """Write the L3 NetCDF (and the PNG map) atomically; return the dataset."""
+def _raster(ds: Any, grid: Grid) -> Any:
+    """Return the mean NO2 column (mol m-2) of an L3 dataset as a north-up Raster in the grid's CRS."""
+    from kizuna.core.raster import raster_from_centres
+
+    no2 = ds["nitrogendioxide_tropospheric_column"].values
+    try:
+        if grid.is_latlon:
+            return raster_from_centres(no2, ds["lat"].values, ds["lon"].values, "EPSG:4326", "mol m-2")
+        return raster_from_centres(no2, ds["y"].values, ds["x"].values, grid.crs, "mol m-2")
+    except InputError as exc:
+        raise InputError(f"--tif: {exc}") from exc
+
+
+def _write_outputs(
+    result: Regridded,
+    grid: Grid,
+    info: dict[str, Any],
+    out: Path,
+    png: Path | None,
+    tif: Path | None = None,
+) -> Any:
+    """Write the L3 NetCDF (and the GeoTIFF and PNG map) atomically, removing what was written when a later
+    file fails; return the dataset."""
     import matplotlib.pyplot as plt
 
     from kizuna.core.io import atomic_write, png_bytes, write_netcdf
+    from kizuna.core.raster import write_geotiff
     from kizuna.eo.tropomi import l3_dataset
 
     if result.n_valid == 0 or not (result.weight_m2 > 0).any():
@@ -156,6 +178,7 @@ def _write_outputs(result: Regridded, grid: Grid, info: dict[str, Any], out: Pat
             f"({grid.name}); expected pixels inside it (qa filter: {info['qa_filter']})"
         )
     ds = l3_dataset(result, grid, info)
+    raster = _raster(ds, grid) if tif is not None else None
     image = None
     if png is not None:
         when = (info.get("time_coverage_start") or "")[:10]
@@ -164,9 +187,17 @@ def _write_outputs(result: Regridded, grid: Grid, info: dict[str, Any], out: Pat
         fig = map_figure(ds, f"TROPOMI tropospheric NO2 {when}: {label}\n{grid.name}")
         image = png_bytes(fig, dpi=110)
         plt.close(fig)
-    write_netcdf(out, ds)
-    if image is not None:
-        atomic_write(png, image)
+    written: list[Path] = []
+    try:
+        written.append(write_netcdf(out, ds))
+        if raster is not None:
+            written.append(write_geotiff(tif, raster, dtype="float32"))
+        if image is not None:
+            written.append(atomic_write(png, image))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     return ds
 
 
@@ -200,6 +231,9 @@ _GRID_FILE = typer.Option(
     "../shared/data).",
 )
 _PNG = typer.Option("--png", help="Also write a PNG map of the NO2 column.")
+_TIF = typer.Option(
+    "--tif", help="Also write the mean NO2 column (mol m-2) as a GeoTIFF (EPSG:4326 or the grid's CRS)."
+)
 
 
 @app.command()
@@ -212,14 +246,17 @@ def grid(
     grid_name: Annotated[str, _GRID] = "latlon",
     grid_file: Annotated[Path | None, _GRID_FILE] = None,
     png: Annotated[Path | None, _PNG] = None,
+    tif: Annotated[Path | None, _TIF] = None,
 ) -> None:
     """Regrid one L2 file conservatively: each pixel's column is spread over the cells it overlaps in
     proportion to the overlap area.
 
     Writes OUT (NetCDF, CF-1.8): nitrogendioxide_tropospheric_column (mol m-2, area-weighted mean),
     weight (m2, sum of overlap areas), coverage, n_pixels, n_orbits, cell_area (m2) on lat/lon (or x/y
-    with lat/lon and the grid mapping); global attributes pixels_total_mol, grid_total_mol,
-    conservation_relative_error, pixels_partly_outside_grid, pixels_outside_grid, qa_filter, sources.
+    with lat/lon and the grid mapping); global attributes pixels_total_mol (sum of column x pixel area),
+    grid_total_mol (sum of mean x weight; pixels_total_mol less outside_grid_mol), conservation_relative_error
+    (the clipped pieces against the pixel areas), pixels_partly_outside_grid, pixels_outside_grid,
+    qa_filter, sources. With --tif, the mean column as a GeoTIFF; with --png, a map.
     """
     from kizuna.eo.tropomi import files_extent_deg, regrid_no2_files
 
@@ -228,7 +265,7 @@ def grid(
     extent = files_extent_deg([l2], qa_min) if grid_name.strip().lower() == "latlon" and box is None else None
     target = resolve_grid(grid_name, res_deg, box, extent, grid_file)
     result, info = regrid_no2_files([l2], target, qa_min=qa_min)
-    _write_outputs(result, target, info, out, png)
+    _write_outputs(result, target, info, out, png, tif)
     _say(_summary(result, target, out, time.perf_counter() - t0, Path(l2).name))
 
 
@@ -245,6 +282,7 @@ def monthly(
         str | None, typer.Option("--month", help="Keep only pixels observed in this month (YYYY-MM, UTC).")
     ] = None,
     png: Annotated[Path | None, _PNG] = None,
+    tif: Annotated[Path | None, _TIF] = None,
 ) -> None:
     """Monthly mean of many L2 files: every file is regridded conservatively and the cell means are
     weighted by each file's overlap area (coverage), so the mean is that of all valid pixels over the cell.
@@ -265,5 +303,5 @@ def monthly(
         result, info = regrid_no2_files(
             l2, target, qa_min=qa_min, month=month, progress=lambda d, n: advance(d, f"{d}/{n} files")
         )
-    _write_outputs(result, target, info, out, png)
+    _write_outputs(result, target, info, out, png, tif)
     _say(_summary(result, target, out, time.perf_counter() - t0, f"{len(l2)} L2 files"))

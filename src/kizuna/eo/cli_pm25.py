@@ -130,12 +130,21 @@ def predict(
             help="CSV of monitors' PM2.5 on the days to predict (default: the training stations' own).",
         ),
     ] = None,
+    max_km: Annotated[
+        float | None,
+        typer.Option(
+            "--max-km",
+            help="Refuse rows farther than this (km) from every training station (default: the training "
+            "network's extent, at least 50 km).",
+        ),
+    ] = None,
 ) -> None:
     """Predict daily mean PM2.5 (ug/m3) at each row of a table of stations or grid points.
 
     PRED.csv repeats the input table's columns as read and adds ``pm25_pred`` (ug/m3). On dates the
     network measured, the prediction uses the PM2.5 of the network stations other than the row's own
-    station; on other dates it uses AOD and meteorology only.
+    station; on other dates it uses AOD and meteorology only. Rows outside the training network's area
+    (see --max-km) are refused: nothing is written.
     """
     import numpy as np
 
@@ -151,7 +160,9 @@ def predict(
     net = fitted.network
     if network is not None:
         net = station_network(read_table(network), str(network))
-    pred, used = predict_pm25_detail(fitted, table, network=net, source=str(data))
+    if max_km is not None and not max_km > 0:
+        raise InputError(f"--max-km {max_km}: expected a positive distance in km")
+    pred, used = predict_pm25_detail(fitted, table, network=net, source=str(data), max_km=max_km)
     result = raw.copy()
     result[PRED_COLUMN] = pred
     write_csv(out, result)

@@ -161,6 +161,7 @@ def evaluate(
         train_classifier,
     )
     from kizuna.eo.rice_io import (
+        LABEL_FILE,
         S1_TEST_FILE,
         confusion_figure,
         cross_pol_excess_db,
@@ -179,10 +180,13 @@ def evaluate(
     if trees < 1 or folds < 2:
         raise InputError(f"--trees {trees} / --folds {folds}: expected >= 1 tree and >= 2 folds")
     t_start = time.perf_counter()
-    pts = read_point_dataset(data, split="train", s1_bands=s1_bands, with_s2=with_s2)
+    pts = read_point_dataset(data, split="train", s1_bands=s1_bands, with_s2=with_s2, require_labels=True)
     y = pts.label.astype(int)
-    if np.any(y < 0) or len(np.unique(y)) < 2:
-        raise InputError(f"{data}: label CSV: expected every point labelled, both Rice and Non Rice present")
+    if len(np.unique(y)) < 2:
+        raise InputError(
+            f"{Path(data) / LABEL_FILE}: column 'Class of Land': only {CLASS_NAMES[int(y[0])]} points; "
+            "expected both Rice and Non Rice"
+        )
     test_file = Path(data) / S1_TEST_FILE
     test = (
         read_point_dataset(data, split="test", s1_bands=s1_bands, with_s2=with_s2)

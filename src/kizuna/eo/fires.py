@@ -81,13 +81,24 @@ def local_day(t_utc: Any, day_tz: str = "IST") -> NDArray[np.datetime64]:
     return t.astype("datetime64[D]")
 
 
+def _where(table: pd.DataFrame) -> Any:
+    """Return a function naming row i of a detection table as 'file:line' (or 'detection i')."""
+    if "source" in table.columns and "source_line" in table.columns:
+        src, line = table["source"].to_numpy(), table["source_line"].to_numpy()
+        return lambda i: f"{src[i]}:{line[i]}"
+    return lambda i: f"detection {i}"
+
+
 def _grid_origin(
-    lat_deg: NDArray, lon_deg: NDArray, res_deg: float, bounds: Sequence[float] | None
+    lat_deg: NDArray, lon_deg: NDArray, res_deg: float, bounds: Sequence[float] | None, where: Any = None
 ) -> tuple[float, float, int, int]:
     """Return (south edge, west edge, rows, columns) of a grid of res_deg cells covering the points or the
-    bounds (lat_min, lat_max, lon_min, lon_max) in degrees; InputError for points outside the bounds."""
+    bounds (lat_min, lat_max, lon_min, lon_max) in degrees; InputError for points outside the bounds, named
+    by ``where(i)`` (e.g. 'file:line')."""
     if not np.isfinite(res_deg) or not 0 < res_deg <= 10:
         raise InputError(f"grid spacing {res_deg} deg: expected a value in (0, 10] degrees")
+    if bounds is None and np.size(lat_deg) == 0:
+        raise InputError("fire grid: no detections to place; expected at least one, or give the bounds")
     if bounds is None:
         lat0 = np.floor(np.min(lat_deg) / res_deg + 1e-9) * res_deg
         lon0 = np.floor(np.min(lon_deg) / res_deg + 1e-9) * res_deg
@@ -102,9 +113,10 @@ def _grid_origin(
     outside = (lat_deg < la0) | (lat_deg > la1) | (lon_deg < lo0) | (lon_deg > lo1)
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
+        first = f"{where(i)}, " if where is not None else ""
         raise InputError(
             f"grid bounds {la0:g}..{la1:g} N, {lo0:g}..{lo1:g} E: {int(outside.sum())} detection(s) outside "
-            f"(first at {lat_deg[i]:.5f} N, {lon_deg[i]:.5f} E); widen the bounds"
+            f"(first {first}at {lat_deg[i]:.5f} N, {lon_deg[i]:.5f} E); widen the bounds"
         )
     nlat = max(1, int(np.ceil((la1 - la0) / res_deg - 1e-9)))
     nlon = max(1, int(np.ceil((lo1 - lo0) / res_deg - 1e-9)))
@@ -176,7 +188,8 @@ def count_fires(
         elif k == "cell":
             lat = table["lat_deg"].to_numpy(dtype=float)
             lon = table["lon_deg"].to_numpy(dtype=float)
-            lat0, lon0, nlat, nlon = origin = _grid_origin(lat, lon, float(grid_deg), bounds)  # type: ignore[arg-type]
+            origin = _grid_origin(lat, lon, float(grid_deg), bounds, _where(table))  # type: ignore[arg-type]
+            lat0, lon0, nlat, nlon = origin
             i, j = _cells(lat, lon, origin, float(grid_deg))  # type: ignore[arg-type]
             codes.append(i * nlon + j)
             cells = np.arange(nlat * nlon)
@@ -226,7 +239,7 @@ def fire_count_grid(
     lat = table["lat_deg"].to_numpy(dtype=float)
     lon = table["lon_deg"].to_numpy(dtype=float)
     frp = table["frp_mw"].to_numpy(dtype=float) if "frp_mw" in table.columns else np.zeros(len(lat))
-    lat0, lon0, nlat, nlon = origin = _grid_origin(lat, lon, res_deg, bounds)
+    lat0, lon0, nlat, nlon = origin = _grid_origin(lat, lon, res_deg, bounds, _where(table))
     i, j = _cells(lat, lon, origin, res_deg)
     cell = i * nlon + j
     coords: dict[str, Any] = {
@@ -236,6 +249,8 @@ def fire_count_grid(
     shape: tuple[int, ...] = (nlat, nlon)
     dims: tuple[str, ...] = ("lat", "lon")
     if by_day:
+        if not len(lat):
+            raise InputError("fire grid by day: no detections; expected at least one")
         days = local_day(table["acq_time_utc"].to_numpy(), day_tz)
         all_days = np.arange(days.min(), days.max() + 1, dtype="datetime64[D]")
         cell = (days - days.min()).astype(np.int64) * (nlat * nlon) + cell

@@ -476,8 +476,9 @@ def read_fires(
     ]
     full = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     if len(full) == 0:
+        first = f"; the first problem: {problems[0]}" if problems else ""
         raise InputError(
-            f"{', '.join(str(p) for p in items)}: no valid fire detections (of {n_records} records)"
+            f"{', '.join(str(p) for p in items)}: no valid fire detections (of {n_records} records){first}"
         )
     lat_lon = np.round(full[["lat_deg", "lon_deg"]].to_numpy(dtype=float), 6)
     key = pd.DataFrame({"lat": lat_lon[:, 0], "lon": lat_lon[:, 1], "t": full["acq_time_utc"]})

@@ -45,6 +45,7 @@ from kizuna.eo.pm25_features import (
     YEAR,
     StationNetwork,
     build_features,
+    check_domain,
     check_pm25_table,
     network_table,
     season_of,
@@ -230,11 +231,13 @@ def predict_pm25(
     *,
     network: StationNetwork | None = None,
     source: str = "table",
+    max_km: float | None = None,
 ) -> NDArray[np.float64]:
     """Return daily mean PM2.5 (ug/m3) at each row (station or grid point, lat/lon in deg) of a table with
     the input columns; the network context comes from the model's training network unless another is
-    given (e.g. the monitors of a later year)."""
-    return predict_pm25_detail(model, table, network=network, source=source)[0]
+    given (e.g. the monitors of a later year). A row farther than ``max_km`` (default: the training
+    network's extent, at least 50 km) from every training station raises InputError."""
+    return predict_pm25_detail(model, table, network=network, source=source, max_km=max_km)[0]
 
 
 def predict_pm25_detail(
@@ -243,10 +246,12 @@ def predict_pm25_detail(
     *,
     network: StationNetwork | None = None,
     source: str = "table",
+    max_km: float | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Return PM2.5 (ug/m3) at each row as :func:`predict_pm25` and, per row, True where the network model
     (same-day PM2.5 of other stations) made the prediction, False where the satellite model did."""
     t = check_pm25_table(table, source, need_target=False)
+    check_domain(t, model.network, source, max_km)
     feats = build_features(t, model.network if network is None else network)
     return _predict_features(model, feats)
 

@@ -59,6 +59,9 @@ __all__ = [
     "network_table",
     "build_features",
     "season_of",
+    "DOMAIN_MIN_KM",
+    "domain_limit_km",
+    "check_domain",
 ]
 
 STATION_NAME = "StationName_2019"
@@ -101,6 +104,7 @@ PM_CONTEXT_FEATURES = (
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
 IDW_MIN_KM = 1.0  # distances below this count as 1 km in the inverse-distance weights
+DOMAIN_MIN_KM = 50.0  # smallest distance from the nearest training station accepted for predictions
 SEASONS = {12: "DJF", 1: "DJF", 2: "DJF", 3: "MAM", 4: "MAM", 5: "MAM"}
 SEASONS.update({6: "JJA", 7: "JJA", 8: "JJA", 9: "SON", 10: "SON", 11: "SON"})
 _CHUNK_ROWS = 100_000
@@ -165,6 +169,12 @@ def _check(table: pd.DataFrame, source: str, required: tuple[str, ...], need_tar
                 f"{_at(source, i)}: column {col!r} value {out[col].iloc[i]!r}: expected a number"
             )
         out[col] = values.astype(float)
+    for col in (c for c in MET_COLUMNS if c in required):
+        if out[col].isna().all():
+            raise InputError(
+                f"{source}: column {col!r} has no values (all NaN): expected daily values "
+                f"(only {AOD!r} may be missing on every row)"
+            )
     for col in (c for c in (LAT, LON, ELEV, YEAR, DOY) if c in required):
         if out[col].isna().any():
             i = int(np.flatnonzero(out[col].isna().to_numpy())[0])
@@ -383,3 +393,34 @@ def build_features(table: pd.DataFrame, network: StationNetwork) -> pd.DataFrame
     for c, arrays in parts.items():
         feats[c] = np.concatenate(arrays) if arrays else np.zeros(0)
     return feats
+
+
+def domain_limit_km(network: StationNetwork) -> float:
+    """Return how far (km) from its nearest training station a prediction may lie: the network's largest
+    station-to-station distance, but at least ``DOMAIN_MIN_KM``."""
+    if network.n_stations == 0:
+        return DOMAIN_MIN_KM
+    return max(DOMAIN_MIN_KM, float(_distance_km(network.lat_deg, network.lon_deg, network).max()))
+
+
+def check_domain(
+    table: pd.DataFrame, network: StationNetwork, source: str, max_km: float | None = None
+) -> None:
+    """Raise InputError naming ``source``, the line and the coordinate columns for the first row farther
+    than ``max_km`` (default :func:`domain_limit_km`) from every station of the training network: the
+    model knows nothing of places outside the area its stations cover."""
+    limit = domain_limit_km(network) if max_km is None else float(max_km)
+    if network.n_stations == 0 or not np.isfinite(limit):
+        return
+    lat, lon = table[LAT].to_numpy(float), table[LON].to_numpy(float)
+    for start in range(0, len(table), _CHUNK_ROWS):
+        d = _distance_km(lat[start : start + _CHUNK_ROWS], lon[start : start + _CHUNK_ROWS], network)
+        near = d.min(axis=1)
+        far = np.flatnonzero(near > limit)
+        if far.size:
+            i = start + int(far[0])
+            raise InputError(
+                f"{_at(source, i)}: columns {LAT!r}/{LON!r} ({lat[i]:g}, {lon[i]:g}) lie "
+                f"{near[far[0]]:.0f} km from the nearest training station: outside the model's domain "
+                f"(expected within {limit:.0f} km)"
+            )

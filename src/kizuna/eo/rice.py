@@ -394,8 +394,9 @@ def classify_rules(
     """Return (label 1 rice / 0 not, score 0..1) from the VH dynamics features by the INAHOR-style rules.
 
     The score is a logistic function of the smallest margin (in units of ``rules.scale_db``) to the three
-    thresholds, above 0.5 exactly when all three hold. It ranks pixels; it is not a calibrated probability.
-    Rows with NaN features get label 0 and a NaN score.
+    thresholds, at least 0.5 exactly when all three hold (each threshold counts as met when reached, as
+    :class:`RiceRules` states), so ``score >= 0.5`` and the label agree. It ranks pixels; it is not a
+    calibrated probability. Rows with NaN features get label 0 and a NaN score.
     """
     idx = {n: i for i, n in enumerate(names)}
     need = ("vh_rise_db", "vh_rise_start_db", "vh_rise_peak_db")
@@ -409,7 +410,7 @@ def classify_rules(
     )
     with np.errstate(over="ignore", invalid="ignore"):
         score = 1.0 / (1.0 + np.exp(-margin / float(rules.scale_db)))
-    return (margin > 0).astype(np.int8), score
+    return (margin >= 0).astype(np.int8), score
 
 
 def make_estimator(kind: str = "random_forest", seed: int = 0, n_trees: int = 300) -> Any:

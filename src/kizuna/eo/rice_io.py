@@ -104,12 +104,13 @@ def _parse_lat_lon(text: str, path: Path, line: int) -> tuple[float, float]:
     return lat, lon
 
 
-def read_label_csv(path: PathLike) -> pd.DataFrame:
+def read_label_csv(path: PathLike, *, require_class: bool = False) -> pd.DataFrame:
     """Read a point label CSV into lat_deg, lon_deg, class_name and label (1 rice, 0 not, -1 unknown).
 
     Coordinates come either from one column "Latitude and Longitude" holding "(lat, lon)" strings or from
-    two columns named lat/latitude and lon/longitude; the class (optional) from "Class of Land" or
-    class/label, with values Rice / Non Rice (any case).
+    two columns named lat/latitude and lon/longitude; the class from "Class of Land" or class/label, with
+    values Rice / Non Rice (any case). The class is optional unless ``require_class``: then a missing class
+    column or an empty class cell raises InputError naming the file, the line and the column.
     """
     p = Path(path)
     if not p.is_file():
@@ -142,12 +143,17 @@ def read_label_csv(path: PathLike) -> pd.DataFrame:
                 f"got {df[lat_col].iloc[i]!r}, {df[lon_col].iloc[i]!r}"
             )
     class_col = next((cols[k] for k in (CLASS_COLUMN.lower(), "class", "label") if k in cols), None)
+    if require_class and class_col is None:
+        raise InputError(
+            f"{p}: missing column {CLASS_COLUMN!r} (or class/label) with Rice / Non Rice for every point "
+            f"(found {list(df.columns)})"
+        )
     names = df[class_col].astype(str).str.strip() if class_col is not None else pd.Series([""] * len(df))
     label = np.full(len(df), -1, dtype=np.int8)
     low = names.str.lower().to_numpy()
     label[np.isin(low, RICE_NAMES)] = 1
     label[np.isin(low, NON_RICE_NAMES)] = 0
-    unknown = np.flatnonzero((label < 0) & (low != ""))
+    unknown = np.flatnonzero((label < 0) & ((low != "") | require_class))
     if unknown.size:
         i = int(unknown[0])
         raise InputError(
@@ -220,12 +226,14 @@ def read_point_dataset(
     split: str = "train",
     s1_bands: tuple[str, str] | str = ("vh", "vv"),
     with_s2: bool = False,
+    require_labels: bool = False,
 ) -> RicePoints:
     """Read the labelled ('train') or unlabelled ('test') points of a challenge-layout folder.
 
     The folder holds the label CSV (train only), ``sar_data.npy`` / ``sar_data_test.npy`` (n, 2, T) linear
     power with -32768 or 0 as nodata and, with ``with_s2``, ``sentinel2_data_*.npy`` (n, 4, T2)
-    reflectance x 1e4 with 0 as nodata. Row order of the arrays is the CSV row order.
+    reflectance x 1e4 with 0 as nodata. Row order of the arrays is the CSV row order. With
+    ``require_labels`` every 'train' point must have a class (see :func:`read_label_csv`).
     """
     d = Path(data_dir)
     if not d.is_dir():
@@ -233,7 +241,7 @@ def read_point_dataset(
     bands = _parse_bands(s1_bands)
     if split == "train":
         s1_path, s2_path = d / S1_TRAIN_FILE, d / S2_TRAIN_FILE
-        labels = read_label_csv(d / LABEL_FILE)
+        labels = read_label_csv(d / LABEL_FILE, require_class=require_labels)
     elif split == "test":
         s1_path, s2_path = d / S1_TEST_FILE, d / S2_TEST_FILE
         labels = None

@@ -10,10 +10,12 @@ Two layouts are read:
   ``time``), where the qa_value filter was applied when the crop was made (global attribute
   ``QA value filter``) and no ``qa_value`` is left to filter on.
 
-Pixels are kept when the column and all corners are finite and ``qa_value > qa_min`` (the S5P NO2 product
-user manual recommends ``qa_value > 0.75`` for tropospheric columns). ``qa_value`` is stored as a byte
-scaled by a float32 0.01, so it is rounded to 4 decimals before the comparison: unrounded, byte 75 reads
-as 0.74999998 and byte 76 as 0.75999999, which puts them on the wrong side of thresholds such as 0.76.
+Pixels are kept when the column and all corners are finite (not the ``_FillValue``) and
+``qa_value > qa_min`` (the S5P NO2 product user manual recommends ``qa_value > 0.75`` for tropospheric
+columns; its ``_FillValue`` 255 is never kept). ``qa_value`` is stored as a byte scaled by a float32 0.01,
+so it is rounded to 4 decimals before the comparison: scaled in float32, byte 76 reads as 0.75999999
+(and, scaled in float64 from the float32 factor, byte 75 as 0.74999998), which would put them on the
+wrong side of thresholds such as 0.76 or 0.75.
 """
 
 from __future__ import annotations
@@ -182,6 +184,10 @@ def _official_times(ds: Any, path: Path, shape: tuple[int, int]) -> NDArray[np.d
     if "time_utc" in prod.variables:
         raw = prod.variables["time_utc"][...]
         per_line = _drop_time_axis(_parse_utc(np.asarray(raw), path), 1, path, "PRODUCT/time_utc")
+    elif "delta_time" in prod.variables and " since " in getattr(prod.variables["delta_time"], "units", ""):
+        # 'milliseconds since <the day of the orbit> 00:00:00', the reference time of PRODUCT/time
+        per_line = _cf_time(prod.variables["delta_time"], path, "PRODUCT/delta_time")
+        per_line = _drop_time_axis(per_line, 1, path, "PRODUCT/delta_time")
     elif "time" in prod.variables and "delta_time" in prod.variables:
         t0 = _cf_time(prod.variables["time"], path, "PRODUCT/time").ravel()[0]
         dt = _values(prod.variables["delta_time"], path, "PRODUCT/delta_time")
@@ -189,6 +195,7 @@ def _official_times(ds: Any, path: Path, shape: tuple[int, int]) -> NDArray[np.d
         units = getattr(prod.variables["delta_time"], "units", "milliseconds")
         scale_ns = 1e6 if units.startswith("milli") else 1e9
         per_line = t0 + (np.nan_to_num(dt) * scale_ns).astype("timedelta64[ns]")
+        per_line[~np.isfinite(dt)] = np.datetime64("NaT")  # the _FillValue of delta_time
     else:
         return np.full(shape, np.datetime64("NaT", "ns"))
     if per_line.shape[0] != shape[0]:
