@@ -186,6 +186,7 @@ def _spp_options(
     raim: bool,
     galileo_nav: str,
     rtklib_compatible: bool = False,
+    smoothing_s: float = 0.0,
 ) -> SppOptions:
     """Build the options, naming the command-line option in any error."""
     from kizuna.gnss.spp import SppOptions
@@ -194,6 +195,8 @@ def _spp_options(
     bad = sorted(set(letters) - set(SYSTEMS))
     if not letters or bad:
         raise InputError(f"--systems {systems!r}: expected letters from {SYSTEMS} (G R E J C I)")
+    if not (smoothing_s == 0.0 or 1.0 <= smoothing_s <= 3600.0):
+        raise InputError(f"--smooth-s {smoothing_s:g}: expected 0 (off) or 1 to 3600 seconds")
     return SppOptions(
         systems=letters,
         elev_mask_deg=elev_mask_deg,
@@ -202,6 +205,7 @@ def _spp_options(
         raim=raim,
         galileo_nav=galileo_nav.upper(),
         rtklib_compatible=rtklib_compatible,
+        smoothing_s=smoothing_s,
     )
 
 
@@ -270,6 +274,14 @@ def spp(
             "satellite's first record, its Galileo SISA rounding), to compare with rnx2rtkp.",
         ),
     ] = False,
+    smooth_s: Annotated[
+        float,
+        typer.Option(
+            "--smooth-s",
+            help="Carrier-smooth each pseudorange with its own signal's phase (Hatch filter) with this time "
+            "constant in seconds (SBAS receivers use 100; 0 = off, as RTKLIB's single mode).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Single-point positioning: one position per epoch from code pseudoranges and broadcast orbits.
 
@@ -282,7 +294,9 @@ def spp(
     from kizuna.gnss.rinex_obs import read_obs
     from kizuna.gnss.spp import solve_spp
 
-    options = _spp_options(systems, elev_mask_deg, iono, tropo, raim, galileo_nav, rtklib_compatible)
+    options = _spp_options(
+        systems, elev_mask_deg, iono, tropo, raim, galileo_nav, rtklib_compatible, smoothing_s=smooth_s
+    )
     xyz = parse_truth(truth)
     t0 = time.perf_counter()
     with progress_bar("spp", 1.0, quiet=_quiet()) as advance:
@@ -335,6 +349,14 @@ def spp_many(
     workers: Annotated[
         int | None, typer.Option("--workers", help="Local worker processes (default: CPUs).")
     ] = None,
+    smooth_s: Annotated[
+        float,
+        typer.Option(
+            "--smooth-s",
+            help="Carrier-smooth each pseudorange with its own signal's phase (Hatch filter) with this time "
+            "constant in seconds (SBAS receivers use 100; 0 = off, as RTKLIB's single mode).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Position many station-days at once through kizuna's task runner (local processes or Dask).
 
@@ -345,7 +367,7 @@ def spp_many(
         mode = "dask"
     if mode not in MODES:
         raise InputError(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
-    options = _spp_options(systems, elev_mask_deg, "auto", "saastamoinen", True, "INAV")
+    options = _spp_options(systems, elev_mask_deg, "auto", "saastamoinen", True, "INAV", smoothing_s=smooth_s)
     for p in nav:
         _existing(p, "RINEX navigation")
     names = [Path(p).name.replace(".", "_") for p in obs]

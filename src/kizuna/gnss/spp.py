@@ -9,6 +9,8 @@ group delays from the ephemeris, satellite positions at the signal's transmissio
 pseudorange over c minus satellite clock), the Sagnac term in the range, the error variance
 ``100^2 (0.003^2 + 0.003^2 / sin el) + URA^2 + 0.3^2 + (0.5 I)^2 + (0.3 / (sin el + 0.1))^2`` and the
 chi-square test at 0.1 %. All epochs are solved at once: each Gauss-Newton step is one batched solve.
+On request (``SppOptions.smoothing_s``) the pseudoranges are first carrier-smoothed with a Hatch filter
+(:mod:`kizuna.gnss.smoothing`), as SBAS receivers do; RTKLIB's single mode does not.
 
 Positions are ECEF (the broadcast frames, WGS84/ITRF), metres; times are GPS seconds (``t_gpst``).
 """
@@ -30,6 +32,7 @@ from kizuna.gnss.broadcast import broadcast_state
 from kizuna.gnss.gtime import system_to_gpst
 from kizuna.gnss.rinex_nav import NavData
 from kizuna.gnss.rinex_obs import ObsData
+from kizuna.gnss.smoothing import smooth_pseudoranges
 from kizuna.gnss.spp_lsq import N_PARAMS, BatchProblem, dops, raim_epoch, solve_batch, validate
 
 __all__ = [
@@ -80,6 +83,14 @@ class SppOptions:
     # the record it positions with (for Galileo an F/NAV record, whose E5b/E1 delay is often blank, may
     # come first, so that no delay is applied), and re-quantises Galileo SISA above 2 m to whole metres.
     rtklib_compatible: bool = False
+    # Carrier smoothing (Hatch filter, :mod:`kizuna.gnss.smoothing`) of each pseudorange with the phase of
+    # its own signal, with this time constant in seconds (RTCA DO-229's SBAS receivers use 100 s); 0, the
+    # default, positions with the raw codes as RTKLIB's single mode does. With one frequency the code and
+    # the carrier see the ionosphere with opposite signs, so the smoothed code drifts from the true code by
+    # about twice the ionospheric delay rate times the time constant (code-carrier divergence): a few
+    # decimetres for 100 s under an active ionosphere, which is why windows beyond a few minutes are not
+    # advised. Accepted: 0, or 1 to 3600 s.
+    smoothing_s: float = 0.0
 
     def __post_init__(self) -> None:
         """Check every option and name the one that is wrong."""
@@ -94,6 +105,8 @@ class SppOptions:
             raise InputError(f"tropo {self.tropo!r}: expected saastamoinen or off")
         if self.galileo_nav not in ("INAV", "FNAV"):
             raise InputError(f"galileo_nav {self.galileo_nav!r}: expected INAV or FNAV")
+        if not (self.smoothing_s == 0.0 or 1.0 <= self.smoothing_s <= 3600.0):
+            raise InputError(f"smoothing_s {self.smoothing_s} s: expected 0 (off) or 1 to 3600 s")
 
 
 @dataclass(frozen=True)
@@ -119,6 +132,8 @@ class SppResult:
     reason: NDArray[np.object_]  # (E,) why an epoch has no solution, or ""
     options: SppOptions = field(default_factory=SppOptions)
     iono_model: str = ""
+    # (S,) restarts of each satellite's carrier-smoothing filter (slips, gaps, new passes); None when off.
+    smoothing_resets: NDArray[np.int64] | None = None
 
     @property
     def solved(self) -> NDArray[np.bool_]:
@@ -258,14 +273,17 @@ def solve_spp(
     no satellite or no epoch can be solved at all.
     """
     options = options or SppOptions()
-    sats, pr_raw, _code = _pick_codes(obs, options.systems)
+    sats, pr_raw, code = _pick_codes(obs, options.systems)
     if len(sats) == 0:
         raise InputError(f"{obs.path}: no observations of the systems {options.systems!r}")
+    glo_f = _glonass_freq_hz(nav, sats)
+    resets = None
+    if options.smoothing_s > 0:
+        pr_raw, resets = smooth_pseudoranges(obs, sats, pr_raw, code, options.smoothing_s, glo_f)
     system = np.array([s[0] for s in sats])
     time_sys = {"GPS": "G", "GAL": "E", "QZS": "J", "BDT": "C", "IRN": "I", "GLO": "R", "UTC": "R"}
     t_rx = system_to_gpst(obs.epochs, time_sys.get(str(obs.time_system).upper(), "G"))
     n_e, n_s = pr_raw.shape
-    glo_f = _glonass_freq_hz(nav, sats)
     freq = np.array([glo_f.get(s, np.nan) if s[0] == "R" else _FREQ_HZ[s[0]] for s in sats])
     have = np.isfinite(pr_raw) & np.isfinite(freq)[None, :]
     ei, si = np.nonzero(have)
@@ -372,6 +390,7 @@ def solve_spp(
         reason=reason,
         options=options,
         iono_model=iono_name,
+        smoothing_resets=resets,
     )
 
 
