@@ -108,6 +108,16 @@ def test_version_matches_the_installed_distribution() -> None:
         assert (res2.returncode, res2.stdout) == (0, res.stdout)
 
 
+def test_starting_the_command_imports_no_scientific_library() -> None:
+    # Every `kizuna` run imports kizuna.cli; each field's libraries are imported only by the command that
+    # runs, so that `kizuna --help` or a quick command does not wait seconds for numba and scipy.
+    heavy = ("numpy", "pandas", "scipy", "numba", "matplotlib", "sklearn", "xarray", "rasterio", "sgp4")
+    code = f"import sys, kizuna.cli; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == []
+
+
 def test_usage_errors_exit_2() -> None:
     res = run("lunar", "detect")  # IMAGE and --out missing
     assert res.returncode == 2
@@ -236,12 +246,12 @@ def test_tiny_image_and_bad_options(tmp_path: Path) -> None:
 
 
 def test_internal_error_exits_1_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
-    import kizuna.lunar.nav.cli as nav_cli
+    import kizuna.lunar.nav.detect as detect_module  # the command imports detect_craters from it when run
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(nav_cli, "detect_craters", boom)
+    monkeypatch.setattr(detect_module, "detect_craters", boom)
     path = write_png8(tmp_path / "craters.png", render_craters())
     argv = ["lunar", "detect", str(path), "--out", str(tmp_path / "d.csv")]
     with pytest.raises(SystemExit) as exc:

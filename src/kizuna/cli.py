@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import typer
 
 from kizuna import __version__
+from kizuna.core.console import debug_enabled, quiet_enabled, set_flags
 from kizuna.eo.cli import app as eo_app
 from kizuna.errors import InputError
 from kizuna.gnss.cli import app as gnss_app
@@ -23,19 +24,7 @@ from kizuna.ssa.cli import app as ssa_app
 
 __all__ = ["app", "main", "debug_enabled", "quiet_enabled"]
 
-# Global options of the current invocation, set by the top-level callback.
-_STATE = {"debug": False, "quiet": False}
-
-
-def debug_enabled() -> bool:
-    """Return True when ``--debug`` was given (show tracebacks)."""
-    return _STATE["debug"]
-
-
-def quiet_enabled() -> bool:
-    """Return True when ``--quiet`` was given (no summaries or progress on stderr)."""
-    return _STATE["quiet"]
-
+# debug_enabled and quiet_enabled live in kizuna.core.console, re-exported here for existing callers.
 
 app = typer.Typer(
     name="kizuna",
@@ -67,8 +56,7 @@ def _global_options(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no summaries or progress."),
 ) -> None:
     """Store the global options for the subcommands."""
-    _STATE["debug"] = debug
-    _STATE["quiet"] = quiet
+    set_flags(quiet=quiet, debug=debug)
 
 
 def _one_line(text: str) -> str:
@@ -79,8 +67,7 @@ def _one_line(text: str) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the ``kizuna`` command on argv (default sys.argv[1:]) and exit with its status code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    _STATE["debug"] = False
-    _STATE["quiet"] = False
+    set_flags(quiet=False, debug=False)
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=args, prog_name="kizuna", standalone_mode=False)

@@ -273,3 +273,30 @@ def test_commands_fit_predict_evaluate(tmp_path, subset):
     assert isinstance(r.exception, InputError)
     assert "far.csv: line 2: columns 'Latitude_2019'/'Longitude_2019'" in str(r.exception)
     assert not (tmp_path / "p3.csv").exists()
+    # --map: rows on a 3 x 4 grid of 0.05 deg over Delhi on two days become a (2, 3, 4) NetCDF cube whose
+    # cells hold exactly the CSV's predictions at their points
+    import xarray as xr
+
+    days = new_df.drop_duplicates("JulianDay_2019").head(2)
+    lat0, lon0 = float(subset["Latitude_2019"].mean()), float(subset["Longitude_2019"].mean())
+    pts = [(lat0 + 0.05 * i, lon0 + 0.05 * j) for i in range(3) for j in range(4)]
+    grid_df = pd.concat(
+        [days.assign(Latitude_2019=la, Longitude_2019=lo) for la, lo in pts], ignore_index=True
+    ).drop(columns=["StationName_2019", "StationCode_2019"], errors="ignore")
+    grid = _write(tmp_path, grid_df, "grid.csv")
+    nc = tmp_path / "grid.nc"
+    args = ["predict", "--model", str(tmp_path / "m"), "--data", str(grid), "--out", str(tmp_path / "g.csv")]
+    r = CliRunner().invoke(app, [*args, "--map", str(nc)])
+    assert r.exit_code == 0, r.output
+    g = pd.read_csv(tmp_path / "g.csv")
+    with xr.open_dataset(nc) as ds:
+        assert ds["pm25"].shape == (2, 3, 4)
+        for _, row in g.iterrows():
+            cell = ds["pm25"].sel(lat=row["Latitude_2019"], lon=row["Longitude_2019"], method="nearest")
+            doy = (ds["time"].dt.dayofyear == row["JulianDay_2019"]).values
+            assert float(cell.values[doy][0]) == pytest.approx(row["pm25_pred"], rel=1e-12)
+    # the station rows are not a grid: --map refuses them and writes neither file
+    args = ["predict", "--model", str(tmp_path / "m"), "--data", str(new), "--out", str(tmp_path / "p4.csv")]
+    r = CliRunner().invoke(app, [*args, "--map", str(tmp_path / "p4.nc")])
+    assert isinstance(r.exception, InputError) and "new.csv" in str(r.exception)
+    assert not (tmp_path / "p4.csv").exists() and not (tmp_path / "p4.nc").exists()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kizuna.core.console import say
 from kizuna.errors import InputError
 
 if TYPE_CHECKING:
@@ -38,23 +39,15 @@ SATELLITE_COLOURS = {"S-NPP": "#d95f02", "NOAA-20": "#e6ab02", "NOAA-21": "#a676
 SATELLITE_COLOURS.update({"Terra": "#7570b3", "MODIS": "#66a61e"})
 
 
-def _say(message: str) -> None:
-    """Print a line on stderr unless ``kizuna --quiet``."""
-    from kizuna.cli import quiet_enabled  # imported here: kizuna.cli mounts the command groups
-
-    if not quiet_enabled():
-        typer.echo(message, err=True)
-
-
 def _read(files: Sequence[Path], fmt: str, tz: str | None, date: str | None) -> FireDetections:
     """Read the detection files, print their problems, and return the detections."""
     from kizuna.eo.fires import read_fires
 
     det = read_fires(list(files), fmt=None if fmt == "auto" else fmt.lower(), tz=tz, date=date)
     for p in det.problems[:MAX_WARNINGS]:
-        _say(f"kizuna: warning: {p}")
+        say(f"kizuna: warning: {p}")
     if len(det.problems) > MAX_WARNINGS:
-        _say(f"kizuna: warning: ... and {len(det.problems) - MAX_WARNINGS} more")
+        say(f"kizuna: warning: ... and {len(det.problems) - MAX_WARNINGS} more")
     return det
 
 
@@ -180,7 +173,7 @@ def count(
         (write_csv if suffix == ".csv" else write_parquet)(out, table)
         what = f"{len(table)} rows by {','.join(keys) or 'total'}"
     dt = time.perf_counter() - t0
-    _say(f"kizuna: {_files_note(det)} counted into {what} in {dt:.2f} s -> {out}")
+    say(f"kizuna: {_files_note(det)} counted into {what} in {dt:.2f} s -> {out}")
 
 
 @app.command()
@@ -296,7 +289,7 @@ def compare(
             {k: v for k, v in summary.items() if not isinstance(v, list | dict)}, caption="summary.json"
         )
         report.write(tmp / "report.html")
-    _say(
+    say(
         f"kizuna: {_files_note(det)}; {summary['n_days_complete']}/{summary['days_compared']} days equal the "
         f"official counts in {summary['seconds']:.2f} s -> {out}"
     )

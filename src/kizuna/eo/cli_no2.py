@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kizuna.core.console import quiet_enabled, say
 from kizuna.errors import InputError
 
 if TYPE_CHECKING:
@@ -31,21 +32,6 @@ app = typer.Typer(
 
 # The 10 km India grid (Kawano et al. 2025, Zenodo 13694585) as staged in ../shared/data.
 INDIA_GRID_FILE = Path("eo") / "india_grid_10km" / "grid_india_10km_shapefiles.zip"
-
-
-def _say(message: str) -> None:
-    """Print a line on stderr unless ``--quiet``."""
-    from kizuna.cli import quiet_enabled  # imported here: kizuna.cli mounts the command groups
-
-    if not quiet_enabled():
-        typer.echo(message, err=True)
-
-
-def _quiet() -> bool:
-    """Return True when the top-level ``--quiet`` option was given."""
-    from kizuna.cli import quiet_enabled
-
-    return quiet_enabled()
 
 
 def parse_bbox(text: str | None, option: str = "--bbox") -> tuple[float, float, float, float] | None:
@@ -266,7 +252,7 @@ def grid(
     target = resolve_grid(grid_name, res_deg, box, extent, grid_file)
     result, info = regrid_no2_files([l2], target, qa_min=qa_min)
     _write_outputs(result, target, info, out, png, tif)
-    _say(_summary(result, target, out, time.perf_counter() - t0, Path(l2).name))
+    say(_summary(result, target, out, time.perf_counter() - t0, Path(l2).name))
 
 
 @app.command()
@@ -299,9 +285,9 @@ def monthly(
     box = parse_bbox(bbox)
     extent = files_extent_deg(l2, qa_min) if grid_name.strip().lower() == "latlon" and box is None else None
     target = resolve_grid(grid_name, res_deg, box, extent, grid_file)
-    with progress_bar("no2 monthly", len(l2), quiet=_quiet()) as advance:
+    with progress_bar("no2 monthly", len(l2), quiet=quiet_enabled()) as advance:
         result, info = regrid_no2_files(
             l2, target, qa_min=qa_min, month=month, progress=lambda d, n: advance(d, f"{d}/{n} files")
         )
     _write_outputs(result, target, info, out, png, tif)
-    _say(_summary(result, target, out, time.perf_counter() - t0, f"{len(l2)} L2 files"))
+    say(_summary(result, target, out, time.perf_counter() - t0, f"{len(l2)} L2 files"))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kizuna.core.console import quiet_enabled, say
 from kizuna.errors import InputError
 
 if TYPE_CHECKING:
@@ -43,19 +44,6 @@ SATELLITE_PD = (
     "NDVI_2019",
 )
 MODES = ("serial", "processes", "dask")
-
-
-def _quiet() -> bool:
-    """Return True when the top-level ``--quiet`` option was given."""
-    from kizuna.cli import quiet_enabled  # imported here: kizuna.cli mounts the command groups
-
-    return quiet_enabled()
-
-
-def _say(message: str) -> None:
-    """Print a line on stderr unless ``kizuna --quiet``."""
-    if not _quiet():
-        typer.echo(message, err=True)
 
 
 def _params(n_models: int, max_iter: int, seed: int) -> Any:
@@ -109,7 +97,7 @@ def fit(
     fitted.training["data"] = str(data)
     save_pm25_model(fitted, model)
     tr = fitted.training
-    _say(
+    say(
         f"kizuna: PM2.5 model fitted on {tr['rows_with_pm25']} station-days at {tr['stations']} stations "
         f"({tr['dates']} dates, AOD on {tr['rows_with_aod']} rows), network model "
         f"{'on' if fitted.use_network else 'off'}, in {tr['fit_seconds']:.1f} s -> {model}"
@@ -138,13 +126,22 @@ def predict(
             "network's extent, at least 50 km).",
         ),
     ] = None,
+    map_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--map",
+            help="Also write the predictions as daily maps (NetCDF, time x lat x lon) when the rows are the "
+            "points of a regular lat/lon grid.",
+        ),
+    ] = None,
 ) -> None:
     """Predict daily mean PM2.5 (ug/m3) at each row of a table of stations or grid points.
 
     PRED.csv repeats the input table's columns as read and adds ``pm25_pred`` (ug/m3). On dates the
     network measured, the prediction uses the PM2.5 of the network stations other than the row's own
     station; on other dates it uses AOD and meteorology only. Rows outside the training network's area
-    (see --max-km) are refused: nothing is written.
+    (see --max-km) are refused: nothing is written. With --map, rows on a regular grid also become a
+    NetCDF cube of daily maps (NaN where a point has no row that day).
     """
     import numpy as np
 
@@ -165,9 +162,21 @@ def predict(
     pred, used = predict_pm25_detail(fitted, table, network=net, source=str(data), max_km=max_km)
     result = raw.copy()
     result[PRED_COLUMN] = pred
-    write_csv(out, result)
+    if map_out is None:
+        write_csv(out, result)
+    else:
+        from kizuna.core.io import write_netcdf
+        from kizuna.eo.pm25_map import pm25_map_dataset
+
+        cube = pm25_map_dataset(table, pred, str(data))  # checks the grid before anything is written
+        write_netcdf(map_out, cube)
+        try:
+            write_csv(out, result)
+        except BaseException:
+            map_out.unlink(missing_ok=True)
+            raise
     n_ctx = int(used.sum())
-    _say(
+    say(
         f"kizuna: PM2.5 predicted at {len(result)} rows ({n_ctx} with network context), mean "
         f"{float(np.mean(pred)):.1f} ug/m3, range {float(np.min(pred)):.1f}..{float(np.max(pred)):.1f} "
         f"-> {out}"
@@ -309,7 +318,7 @@ def evaluate(
     common = dict(params=params, use_network=network, tune=tune, mode=mode, scheduler=scheduler)
     common.update(n_workers=workers, source=str(data))
     total = k + random_folds + 1
-    with progress_bar("pm25 evaluate", total, quiet=_quiet()) as advance:
+    with progress_bar("pm25 evaluate", total, quiet=quiet_enabled()) as advance:
         cv = cross_validate_pm25(
             table, scheme="stations", n_folds=k, importance=importance, **common,
             progress=lambda d, n: advance(d, f"stations fold {d}/{n}"),
@@ -416,7 +425,7 @@ def evaluate(
         if rnd is None
         else f"; random folds R2 {rnd.scores['all']['r2']:.3f}, RMSE {rnd.scores['all']['rmse_ug_m3']:.1f}"
     )
-    _say(
+    say(
         f"kizuna: PM2.5 leaving whole stations out ({cv.n_folds} folds): R2 {s['r2']:.3f}, RMSE "
         f"{s['rmse_ug_m3']:.1f} ug/m3 on {s['n']} station-days{rtxt} in {seconds:.0f} s -> {out}"
     )

@@ -7,13 +7,14 @@ folder that replaces any old one only when complete, and prints a one-line summa
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
+from kizuna.core.console import quiet_enabled, say
 from kizuna.errors import InputError
 
 __all__ = ["app", "evaluate", "classify"]
@@ -28,21 +29,6 @@ MODES = ("trained", "rules")
 CLASS_NAMES = ("non_rice", "rice")
 DEFAULT_STEP_DAYS = 3.75  # the An Giang stack: 76 acquisitions in about 285 days
 DEFAULT_PIXEL_AREA_KM2 = 0.0025  # one point = a 5 x 5 box of 10 m Sentinel-1 pixels
-
-
-def _say(message: str) -> None:
-    """Print a line on stderr unless ``kizuna --quiet``."""
-    from kizuna.cli import quiet_enabled
-
-    if not quiet_enabled():
-        typer.echo(message, err=True)
-
-
-def _quiet() -> bool:
-    """Return True when the top-level ``--quiet`` option was given."""
-    from kizuna.cli import quiet_enabled
-
-    return quiet_enabled()
 
 
 def _check_mode(mode: str) -> str:
@@ -75,7 +61,7 @@ def _parse_pair(text: str | None, option: str) -> tuple[float, float] | None:
         a, b = (float(v) for v in text.split(","))
     except ValueError:
         a = b = float("nan")
-    if not (np.isfinite(a) and np.isfinite(b) and a >= 0 and b >= 0 and a + b > 0):
+    if not (math.isfinite(a) and math.isfinite(b) and a >= 0 and b >= 0 and a + b > 0):
         raise InputError(f"{option} {text!r}: expected RICE,NON_RICE areas in km2 (>= 0, positive total)")
     return a, b
 
@@ -137,6 +123,7 @@ def evaluate(
     """
     from functools import partial
 
+    import numpy as np
     import pandas as pd
 
     from kizuna.core.io import output_dir, write_csv, write_json
@@ -218,7 +205,7 @@ def evaluate(
         X, names = point_features(pts, t_days=t_days, config=config, with_s2=with_s2)
         feat_seconds = time.perf_counter() - t0
         factory = partial(make_estimator, classifier, seed, trees)
-        with progress_bar("leave-site-out", n_sites, quiet=_quiet()) as advance:
+        with progress_bar("leave-site-out", n_sites, quiet=quiet_enabled()) as advance:
             p_site = group_cross_val_predict(factory, X, y, sites, progress=advance)
         p_random = random_cross_val_predict(factory, X, y, n_folds=folds, seed=seed)
         model = train_classifier(
@@ -396,7 +383,7 @@ def evaluate(
         )
         rep.write(tmp / "report.html")
     rf = summary["random_fold_accuracy"]
-    _say(
+    say(
         f"kizuna: rice {mode}: {len(y)} points, {n_sites} sites: site-out accuracy "
         f"{metrics['overall_accuracy']:.4f} F1 {metrics['f1']:.4f}"
         + ("" if rf is None else f", random folds {rf:.4f}")
@@ -447,6 +434,7 @@ def classify(
     mapped_area_km2 per class), a map figure and report.html. In rules mode the probability is the rule
     score.
     """
+    import numpy as np
     import pandas as pd
 
     from kizuna.core.io import output_dir, write_csv, write_json, write_netcdf
@@ -538,7 +526,7 @@ def classify(
                 {k: v for k, v in summary.items() if not isinstance(v, dict)}, caption="summary.json"
             )
             rep.write(tmp / "report.html")
-        _say(
+        say(
             f"kizuna: rice {mode}: {pts.n} points, {int(rice.sum())} rice "
             f"in {summary['seconds']:.2f} s -> {out}"
         )
@@ -600,7 +588,7 @@ def classify(
         _figures(rep, tmp, {"rice_map.png": fig})
         rep.add_table({k: v for k, v in summary.items() if not isinstance(v, dict)}, caption="summary.json")
         rep.write(tmp / "report.html")
-    _say(
+    say(
         f"kizuna: rice map {mode}: {cls.size} pixels, {summary['rice_pixels']} rice "
         f"({summary['mapped_area_km2']['rice']:.4g} km2) in {summary['seconds']:.2f} s -> {out}"
     )

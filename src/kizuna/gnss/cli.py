@@ -15,21 +15,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 
-from kizuna.core.io import output_dir, write_csv, write_json, write_parquet
+from kizuna.core.console import quiet_enabled, say
 from kizuna.core.parallel import MODES, run_tasks
 from kizuna.core.progress import progress_bar
 from kizuna.errors import InputError
 from kizuna.gnss.cli_dop import register as register_dop_command
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from kizuna.gnss.rinex_nav import NavData
     from kizuna.gnss.spp import SppOptions
 
-# The library modules (numba kernels, scipy, matplotlib) are imported inside the commands, so that starting
-# ``kizuna`` for another field does not pay for them.
+# The library modules (numpy, numba kernels, scipy, matplotlib) are imported inside the commands, so that
+# starting ``kizuna`` for another field does not pay for them.
 SYSTEMS = "GREJCI"
 
 __all__ = ["app", "read", "spp", "spp_many", "load_nav", "parse_truth"]
@@ -40,19 +41,6 @@ app = typer.Typer(
 )
 
 MAX_WARNINGS = 20
-
-
-def _quiet() -> bool:
-    """Return True when the top-level ``--quiet`` option was given."""
-    from kizuna.cli import quiet_enabled  # imported here: kizuna.cli mounts the command groups
-
-    return quiet_enabled()
-
-
-def say(message: str) -> None:
-    """Print a line on stderr unless ``--quiet``."""
-    if not _quiet():
-        typer.echo(message, err=True)
 
 
 def warn_problems(problems: Sequence[str]) -> None:
@@ -83,6 +71,8 @@ def parse_truth(text: str | None) -> np.ndarray | None:
     """Return the ECEF truth (m) of an ``X,Y,Z`` option, or None."""
     if text is None:
         return None
+    import numpy as np
+
     parts = text.replace(" ", "").split(",")
     try:
         xyz = np.array([float(v) for v in parts], dtype=float)
@@ -144,6 +134,7 @@ def read(
 ) -> None:
     """Read one RINEX file and write it as Parquet: observations (time, sv, signal, value, LLI, SSI) or
     navigation records (one row per ephemeris)."""
+    from kizuna.core.io import write_parquet
     from kizuna.gnss.rinex_nav import read_nav
     from kizuna.gnss.rinex_obs import read_obs, write_obs_parquet
 
@@ -219,6 +210,7 @@ def run_spp(
 ) -> dict[str, Any]:
     """Position one observation file and write its output folder; return its summary (the library call
     behind ``kizuna gnss spp`` and each task of ``spp-many``)."""
+    from kizuna.core.io import output_dir
     from kizuna.gnss.report import write_spp_outputs
     from kizuna.gnss.rinex_obs import read_obs
     from kizuna.gnss.spp import solve_spp
@@ -290,6 +282,7 @@ def spp(
     mean_ecef_m, median_pdop, ...; with --truth also h95_m, v95_m, rms3d_m, h50_m and the mean ENU error),
     figures and report.html.
     """
+    from kizuna.core.io import output_dir
     from kizuna.gnss.report import write_spp_outputs
     from kizuna.gnss.rinex_obs import read_obs
     from kizuna.gnss.spp import solve_spp
@@ -299,7 +292,7 @@ def spp(
     )
     xyz = parse_truth(truth)
     t0 = time.perf_counter()
-    with progress_bar("spp", 1.0, quiet=_quiet()) as advance:
+    with progress_bar("spp", 1.0, quiet=quiet_enabled()) as advance:
         obs_data = read_obs(_existing(obs, "RINEX observation"))
         warn_problems(obs_data.problems)
         nav_data = load_nav(nav)
@@ -363,6 +356,11 @@ def spp_many(
     Writes OUT/<file name>/ (as ``kizuna gnss spp``) for each file and OUT/summary.csv with one row per
     file; a file that cannot be read is reported in its row and does not stop the others.
     """
+    import numpy as np
+    import pandas as pd
+
+    from kizuna.core.io import output_dir, write_csv, write_json
+
     if scheduler:
         mode = "dask"
     if mode not in MODES:
@@ -384,7 +382,7 @@ def spp_many(
             }
             for p, nm in zip(obs, names, strict=True)
         ]
-        with progress_bar("spp-many", len(tasks), quiet=_quiet()) as advance:
+        with progress_bar("spp-many", len(tasks), quiet=quiet_enabled()) as advance:
             rows = run_tasks(
                 _spp_task,
                 tasks,
@@ -393,8 +391,6 @@ def spp_many(
                 n_workers=workers,
                 progress=lambda done, total: advance(done, f"{done}/{total} files"),
             )
-        import pandas as pd
-
         keep = ("obs", "error", "epochs", "solved", "systems_used", "median_pdop", "median_n_sats")
         table = pd.DataFrame([{k: r.get(k) for k in keep} for r in rows])
         table["out"] = [nm if not r["error"] else "" for r, nm in zip(rows, names, strict=True)]
@@ -411,4 +407,4 @@ def spp_many(
     say(f"kizuna: {len(rows) - len(failed)}/{len(rows)} files positioned -> {out}")
 
 
-register_dop_command(app, say)
+register_dop_command(app)

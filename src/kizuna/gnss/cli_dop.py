@@ -4,21 +4,19 @@ navigation file, written as NetCDF and GeoTIFF with figures and a report."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from kizuna.core.io import atomic_write, output_dir, png_bytes, write_csv, write_json, write_netcdf
+from kizuna.core.console import quiet_enabled, say
 from kizuna.core.progress import progress_bar
 from kizuna.errors import InputError
-from kizuna.gnss.gtime import parse_date
 
 __all__ = ["register"]
 
 
-def register(app: typer.Typer, say: Callable[[str], None]) -> None:
+def register(app: typer.Typer) -> None:
     """Add the ``dop`` command to the gnss command group."""
 
     @app.command()
@@ -54,6 +52,7 @@ def register(app: typer.Typer, say: Callable[[str], None]) -> None:
         availability_fraction, ...), figures and report.html; with --site also site_dop.csv (time, n_sats,
         DOPs), site_dop.png and site_sky.png.
         """
+        from kizuna.core.io import atomic_write, output_dir, png_bytes, write_csv, write_json, write_netcdf
         from kizuna.core.raster import raster_from_centres, write_geotiff
         from kizuna.core.report import Report
         from kizuna.gnss.cli import load_nav, warn_problems
@@ -66,6 +65,7 @@ def register(app: typer.Typer, say: Callable[[str], None]) -> None:
             sky_tracks,
             summarise_dop_map,
         )
+        from kizuna.gnss.gtime import parse_date
         from kizuna.gnss.plots import (
             availability_map_figure,
             dop_map_figure,
@@ -93,8 +93,6 @@ def register(app: typer.Typer, say: Callable[[str], None]) -> None:
         t0 = time.perf_counter()
         nav_data = load_nav(nav)
         warn_problems(nav_data.problems)
-        from kizuna.cli import quiet_enabled
-
         with progress_bar("dop map", 1.0, quiet=quiet_enabled()) as advance:
             ds = dop_map(
                 nav_data,

@@ -12,23 +12,24 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import pandas as pd
 import typer
 
-from kizuna.core.io import output_dir, write_csv, write_json, write_parquet, write_png
+from kizuna.core.console import quiet_enabled, say
 from kizuna.core.parallel import MODES
 from kizuna.core.progress import progress_bar
-from kizuna.core.report import Report
 from kizuna.errors import InputError
-from kizuna.ssa.cli_pc import _quiet, _say
 from kizuna.ssa.cli_pc import register as register_pc_commands
-from kizuna.ssa.elements import ElementProblem, ElementSet, check_window, read_tle, write_tle
-from kizuna.ssa.omm import read_omm, write_omm
-from kizuna.ssa.screen import LOW_SPEED_KM_S, ScreenResult
-from kizuna.ssa.screen import screen as run_screen
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from kizuna.ssa.elements import ElementProblem, ElementSet
+    from kizuna.ssa.screen import ScreenResult
+
+# The library modules (numpy, pandas, SGP4, scipy, matplotlib) are imported inside the functions, so that
+# starting ``kizuna`` does not pay for them.
 
 __all__ = ["app", "read_elements", "screen", "convert"]
 
@@ -55,6 +56,9 @@ def _is_omm(path: Path) -> bool:
 
 def read_elements(path: Path) -> tuple[list[ElementSet], list[ElementProblem]]:
     """Read element sets from a TLE/3LE or CCSDS OMM (KVN, XML, JSON) file; return them and the problems."""
+    from kizuna.ssa.elements import read_tle
+    from kizuna.ssa.omm import read_omm
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such element-set file (expected TLE/3LE or CCSDS OMM)")
@@ -67,13 +71,15 @@ def _warn_problems(problems: list[ElementProblem]) -> None:
         where = f"{p.source}:{p.line}" if p.line else (p.source or "elements")
         obj = f" object {p.norad_id}" if p.norad_id is not None else ""
         name = f" ({p.name})" if p.name else ""
-        _say(f"kizuna: warning: {where}{obj}{name}: {p.field}: {p.message}")
+        say(f"kizuna: warning: {where}{obj}{name}: {p.field}: {p.message}")
     if len(problems) > MAX_WARNINGS:
-        _say(f"kizuna: warning: ... and {len(problems) - MAX_WARNINGS} more (see problems.csv)")
+        say(f"kizuna: warning: ... and {len(problems) - MAX_WARNINGS} more (see problems.csv)")
 
 
 def _problems_table(problems: list[ElementProblem]) -> pd.DataFrame:
     """Return the problems as a table (one row each)."""
+    import pandas as pd
+
     cols = ["source", "line", "norad_id", "name", "field", "message"]
     return pd.DataFrame([[getattr(p, c) for c in cols] for p in problems], columns=cols)
 
@@ -101,6 +107,8 @@ def _parse_ids(text: str | None) -> list[int] | None:
 def _events_per_day_figure(res: ScreenResult):
     """Bar chart of close approaches per UTC day, those under 1 km shown apart."""
     import matplotlib
+    import numpy as np
+    import pandas as pd
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -142,6 +150,7 @@ def _miss_pc_figure(ev: pd.DataFrame, hbr_m: float):
 def _encounter_figure(ev: pd.DataFrame, hbr_m: float, n: int = 4):
     """Encounter-plane views of the closest events: miss vector, hard body and worst-case 1-sigma circle."""
     import matplotlib.pyplot as plt
+    import numpy as np
 
     top = ev.nsmallest(n, "miss_km")
     fig, axes = plt.subplots(1, max(len(top), 1), figsize=(3.2 * max(len(top), 1), 3.4), squeeze=False)
@@ -216,6 +225,15 @@ def screen(
     objects_screened, objects_failed, element_problems, window_warnings, wall_s, ...), figures and
     report.html.
     """
+    import numpy as np
+    import pandas as pd
+
+    from kizuna.core.io import output_dir, write_csv, write_json, write_parquet, write_png
+    from kizuna.core.report import Report
+    from kizuna.ssa.elements import check_window
+    from kizuna.ssa.screen import LOW_SPEED_KM_S
+    from kizuna.ssa.screen import screen as run_screen
+
     if scheduler:
         mode = "dask"
     if mode not in MODES:
@@ -237,7 +255,7 @@ def screen(
     _warn_problems(problems + window)
     lines = [es.to_tle_lines() for es in elements]
     n_tasks = int(math.ceil(days * 24 / slice_hours))
-    with progress_bar("screening", n_tasks, quiet=_quiet()) as advance:
+    with progress_bar("screening", n_tasks, quiet=quiet_enabled()) as advance:
         res = run_screen(
             [a for a, _ in lines],
             [b for _, b in lines],
@@ -311,7 +329,7 @@ def screen(
                 table.nlargest(25, "pc_max")[cols].reset_index(drop=True), caption="Highest maximum Pc"
             )
         rep.write(tmp / "report.html")
-    _say(
+    say(
         f"kizuna ssa screen: {summary['events']} events ({summary['events_under_1km']} under 1 km) among "
         f"{res.objects} objects in {res.wall_s:.1f} s; {summary['objects_failed']} failed to propagate; "
         f"{len(problems)} element sets skipped -> {out}"
@@ -325,6 +343,9 @@ def convert(
     fmt: Annotated[str, typer.Option("--format", help="tle, 3le, kvn, xml or json.")] = "kvn",
 ) -> None:
     """Convert element sets between TLE/3LE and CCSDS OMM (KVN, XML, Space-Track JSON), losslessly."""
+    from kizuna.ssa.elements import write_tle
+    from kizuna.ssa.omm import write_omm
+
     if fmt not in ("tle", "3le", "kvn", "xml", "json"):
         raise InputError(f"--format {fmt!r}: expected tle, 3le, kvn, xml or json")
     elements, problems = read_elements(source)
@@ -333,7 +354,7 @@ def convert(
         write_tle(out, elements, three_line=fmt == "3le")
     else:
         write_omm(out, elements, fmt)
-    _say(f"kizuna ssa convert: {len(elements)} element sets -> {out} ({len(problems)} skipped)")
+    say(f"kizuna ssa convert: {len(elements)} element sets -> {out} ({len(problems)} skipped)")
 
 
 register_pc_commands(app)  # kizuna ssa pc, kizuna ssa cdm

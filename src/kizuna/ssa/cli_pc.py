@@ -13,14 +13,21 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 
+from kizuna.core.console import say
 from kizuna.errors import InputError
-from kizuna.ssa.cdm import Cdm, covariance_problems, encounter_inputs, read_cdm, write_cdm
-from kizuna.ssa.pc import PcResult, collision_probability
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from kizuna.ssa.cdm import Cdm
+    from kizuna.ssa.pc import PcResult
+
+# The library modules (numpy, scipy) are imported inside the functions, so that starting ``kizuna`` does
+# not pay for them.
 
 __all__ = ["register", "pc", "cdm", "conjunction_record", "METHODS"]
 
@@ -40,19 +47,6 @@ _TABLE = (
 )
 
 
-def _quiet() -> bool:
-    """Return True when the top-level ``--quiet`` option was given."""
-    from kizuna.cli import quiet_enabled  # imported here: kizuna.cli mounts the command groups
-
-    return quiet_enabled()
-
-
-def _say(message: str) -> None:
-    """Print a line on stderr unless ``--quiet``."""
-    if not _quiet():
-        typer.echo(message, err=True)
-
-
 def _finite(x: Any) -> float | None:
     """Return x as a float, or None when it is absent or not finite (JSON has no NaN)."""
     if x is None:
@@ -63,6 +57,8 @@ def _finite(x: Any) -> float | None:
 
 def _iso_ms(t: np.datetime64) -> str:
     """ISO 8601 UTC time with milliseconds and a trailing Z."""
+    import numpy as np
+
     return np.datetime_as_string(np.datetime64(t, "ms"), unit="ms") + "Z"
 
 
@@ -77,6 +73,8 @@ def conjunction_record(path: str | Path, cdm: Cdm, res: PcResult, hbr_source: st
     message's own COLLISION_PROBABILITY and COLLISION_PROBABILITY_METHOD), covariance_problems. Values
     that are not finite are None.
     """
+    from kizuna.ssa.cdm import covariance_problems
+
     mc = res.method == "mc"
     return {
         "file": str(path),
@@ -117,6 +115,9 @@ def _answer(
     path: Path, method: str, hbr_m: float | None, n_samples: int, seed: int | None, window_s: float | None
 ) -> dict[str, Any]:
     """Read one CDM, warn about its covariances, compute its Pc; InputError naming the file on bad input."""
+    from kizuna.ssa.cdm import covariance_problems, encounter_inputs, read_cdm
+    from kizuna.ssa.pc import collision_probability
+
     c = read_cdm(path)
     try:
         r1, v1, c1, r2, v2, c2 = encounter_inputs(c)
@@ -134,7 +135,7 @@ def _answer(
     problems = covariance_problems(c)
     for problem in problems:
         if "6x6" not in problem:
-            _say(f"kizuna: warning: {path}: {problem} (Pc computed with CARA's remediation)")
+            say(f"kizuna: warning: {path}: {problem} (Pc computed with CARA's remediation)")
     try:
         res = collision_probability(
             r1, v1, c1, r2, v2, c2, hbr, method=method, n_samples=n_samples, seed=seed, duration_s=window_s
@@ -144,7 +145,7 @@ def _answer(
     if res.method in ("3d", "mc"):  # the velocity rows matter only to the 3-D and Monte Carlo methods
         for problem in problems:
             if "6x6" in problem:
-                _say(f"kizuna: warning: {path}: {problem} (used by the {res.method} Pc)")
+                say(f"kizuna: warning: {path}: {problem} (used by the {res.method} Pc)")
     return conjunction_record(path, c, res, source)
 
 
@@ -240,7 +241,7 @@ def pc(
     if not as_json:
         _print_table(records)
     flagged = sum(bool(r["flags"]) for r in records)
-    _say(
+    say(
         f"kizuna ssa pc: {len(records)} of {len(cdms)} CDMs answered, {flagged} with flags, "
         f"{len(failed)} skipped"
     )
@@ -265,6 +266,8 @@ def cdm(
     ] = None,
 ) -> None:
     """Convert a CDM between KVN and XML (CCSDS 508.0-B-1), keeping every keyword, unit and comment."""
+    from kizuna.ssa.cdm import read_cdm, write_cdm
+
     if fmt is None:
         fmt = "xml" if out.suffix.lower() == ".xml" else "kvn"
     fmt = fmt.lower()
@@ -273,7 +276,7 @@ def cdm(
     c = read_cdm(source)
     write_cdm(out, c, fmt)
     ids = f"{c.object1.value('OBJECT_DESIGNATOR')} / {c.object2.value('OBJECT_DESIGNATOR')}"
-    _say(
+    say(
         f"kizuna ssa cdm: {source} ({_encoding(source).upper()}) -> {out} ({fmt.upper()}): "
         f"TCA {_iso_ms(c.tca)}, objects {ids}"
     )

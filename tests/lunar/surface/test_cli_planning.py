@@ -267,3 +267,11 @@ def test_missing_folder_and_file_output_are_input_errors(folder, tmp_path):
     res = run(["drill", "--from", folder, "--out", tmp_path / "o"])  # --lat/--lon missing: usage error
     assert res.exit_code == 2
     assert not (tmp_path / "o").exists()
+
+
+def test_option_defaults_are_the_library_defaults():
+    # The commands restate these defaults so that their help needs no import of the numba kernels.
+    from kizuna.lunar.surface import cli_planning, drill, thermal
+
+    assert cli_planning.DEFAULT_BACKGROUND_W_M2 == drill.DEFAULT_BACKGROUND_W_M2
+    assert cli_planning.DRILL_DEPTH_M == thermal.DRILL_DEPTH_M

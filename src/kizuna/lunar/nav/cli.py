@@ -14,10 +14,13 @@ from typing import Annotated
 
 import typer
 
-from kizuna.core.io import atomic_write, read_image
+from kizuna.core.console import quiet_enabled, say
 from kizuna.core.progress import progress_bar
 from kizuna.errors import InputError
-from kizuna.lunar.nav.detect import DETECTION_COLUMNS, DetectorSpec, detect_craters
+from kizuna.lunar.nav.detect_spec import DetectorSpec
+
+# The library modules (numpy, numba kernels, scipy, matplotlib) are imported inside the commands, so that
+# starting ``kizuna`` does not pay for them.
 
 __all__ = ["app", "detect", "land", "campaign", "identify_cmd"]
 
@@ -27,20 +30,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _quiet() -> bool:
-    """Return True when the top-level ``--quiet`` option was given."""
-    # Imported here, not at the top: kizuna.cli imports this module to mount it.
-    from kizuna.cli import quiet_enabled
-
-    return quiet_enabled()
-
-
-def _say(message: str) -> None:
-    """Print a one-line summary on stderr unless ``--quiet``."""
-    if not _quiet():
-        typer.echo(message, err=True)
 
 
 @app.command("detect")
@@ -78,6 +67,9 @@ def detect(
     ] = None,
 ) -> None:
     """Detect craters in an image and write their ellipses (px, rad; x right, y down) to a CSV."""
+    from kizuna.core.io import atomic_write, read_image
+    from kizuna.lunar.nav.detect import DETECTION_COLUMNS, detect_craters
+
     t0 = time.perf_counter()
     if sun_azimuth_deg is not None and not math.isfinite(sun_azimuth_deg):
         raise InputError(f"--sun-azimuth-deg {sun_azimuth_deg}: expected a finite angle in degrees")
@@ -103,7 +95,7 @@ def detect(
     else:
         sun = "sun azimuth estimated"
     h, w = img.shape
-    _say(
+    say(
         f"kizuna lunar detect: {len(craters)} craters in {image} ({w}x{h} px), {sun}, "
         f"{time.perf_counter() - t0:.2f} s -> {out}"
     )
@@ -204,10 +196,10 @@ def land(
             f"--epoch-utc {epoch_utc}: the Sun is {el:.2f} deg below the horizon at latitude "
             f"{site_lat_deg} deg, longitude {site_lon_deg} deg; expected a sunlit landing"
         )
-    with progress_bar("landing", total=1.0, quiet=_quiet()) as advance:
+    with progress_bar("landing", total=1.0, quiet=quiet_enabled()) as advance:
         result = simulate_landing(sc, progress=lambda f, text: advance(f, text))
     summary = write_landing_outputs(result, out)
-    _say(
+    say(
         f"kizuna lunar land: final position error {summary['final_position_error_m']:.2f} m at "
         f"{summary['final_altitude_m']:.1f} m, fixes {summary['fixes_accepted']}/{summary['fixes_attempted']}"
         f" accepted, {summary['false_fixes']} false, {summary['runtime_s']:.0f} s -> {out}/report.html"
@@ -254,7 +246,7 @@ def campaign(
     base, dispersions = preset(scenario.strip().lower())
     base = replace(base, image_width_px=image_px, image_height_px=image_px)
     t0 = time.perf_counter()
-    with progress_bar("campaign runs", total=runs, quiet=_quiet()) as advance:
+    with progress_bar("campaign runs", total=runs, quiet=quiet_enabled()) as advance:
         runs_df, fixes, summary = run_campaign(
             base,
             runs,
@@ -266,7 +258,7 @@ def campaign(
             progress=lambda done, total: advance(done, f"{done}/{total} runs"),
         )
     write_campaign_outputs(runs_df, fixes, summary, out)
-    _say(
+    say(
         f"kizuna lunar campaign: {runs} runs, final error median "
         f"{summary['final_position_error_m_median']:.2f} m, 95th percentile "
         f"{summary['final_position_error_m_p95']:.2f} m, {summary['false_fixes']} false fixes, "
@@ -317,13 +309,13 @@ def identify_cmd(
     prior = None if attitude_prior is None else read_attitude_prior(attitude_prior)
     cat = read_id_catalog(catalog)
     if cat.merged:
-        _say(f"{len(cat.merged)} near-duplicate catalogue entries merged (first: {cat.merged[0][0]} into "
+        say(f"{len(cat.merged)} near-duplicate catalogue entries merged (first: {cat.merged[0][0]} into "
              f"{cat.merged[0][1]})")  # fmt: skip
     index = None
     if len(det) < 3:  # nothing to identify: no index needed
         result = IdResult("no_fix", f"{len(det)} detections: at least 3 are needed")
     else:
-        index = load_or_build_index(cat, cache=cache, log=_say)
+        index = load_or_build_index(cat, cache=cache, log=say)
         result = identify(det, cam, index, prior)
     if plot is not None:
         from kizuna.core.io import write_png
@@ -337,7 +329,7 @@ def identify_cmd(
         where = f"over {lat:.3f} deg, {lon:.3f} deg at {alt_km:.1f} km, {result.n_matches} craters matched"
     else:
         where = f"no fix ({result.reason})"
-    _say(f"kizuna lunar identify: {len(det)} detections, {where}, {result.elapsed_s:.2f} s -> {out}")
+    say(f"kizuna lunar identify: {len(det)} detections, {where}, {result.elapsed_s:.2f} s -> {out}")
 
 
 def _latlon_deg(r_me: object) -> tuple[float, float]:

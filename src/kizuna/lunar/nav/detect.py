@@ -25,8 +25,6 @@ loops written by hand: no library detects craters.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numba as nb
 import numpy as np
@@ -35,62 +33,15 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from kizuna.errors import InputError
-
-if TYPE_CHECKING:
-    from kizuna.lunar.nav.detect_model import CandidateModel
+from kizuna.lunar.nav.detect_spec import DETECTION_COLUMNS, DetectorSpec
 
 __all__ = ["DetectorSpec", "detect_craters", "estimate_sun_azimuth", "DETECTION_COLUMNS"]
-
-DETECTION_COLUMNS = ["x_px", "y_px", "a_px", "b_px", "theta_rad", "score"]
 
 # Box layout in units of the crater radius r, light from -x: inner boxes centred at -+0.5 r, outer at
 # -+1.325 r. W_OUTER = 1 / 1.65 makes the response to a linear brightness ramp exactly zero.
 _IN0, _IN1, _OUT0, _OUT1, _HALF_H = 0.15, 0.85, 1.05, 1.60, 0.55
 W_OUTER = 1.0 / 1.65
 N_REFINED = 10  # columns of a refined candidate (see _refine_kernel)
-
-
-@dataclass(frozen=True)
-class DetectorSpec:
-    """Detector settings: radius range (px), signature threshold of a candidate, scales per octave, rim
-    refinement and its two-sided edge threshold, the candidate classifier, and the most candidates
-    (strongest signatures first) refined per image.
-
-    With ``classify`` (the default; it needs ``refine``) each refined candidate gets the probability of
-    being a crater from the candidate model (:mod:`kizuna.lunar.nav.detect_model`; ``model_path`` names a
-    retrained one) and is kept when it reaches ``min_probability`` (None: the model's own); the ``score``
-    column is then that probability. Without it candidates are kept by ``threshold`` and
-    ``edge_threshold`` alone, and ``score`` is the signature strength.
-    """
-
-    min_radius_px: float = 4.0
-    max_radius_px: float | None = None
-    threshold: float = 0.5
-    scales_per_octave: int = 4
-    refine: bool = True
-    edge_threshold: float = 0.0
-    classify: bool = True
-    min_probability: float | None = None
-    model_path: str | None = None
-    max_candidates: int = 2000
-
-    def __post_init__(self) -> None:
-        if self.min_radius_px < 2.0:
-            raise InputError(f"min_radius_px={self.min_radius_px}: expected >= 2 px")
-        if self.threshold <= 0:
-            raise InputError(f"threshold={self.threshold}: expected a positive score")
-        if self.min_probability is not None and not (0.0 <= self.min_probability <= 1.0):
-            raise InputError(f"min_probability={self.min_probability}: expected a probability in [0, 1]")
-        if self.max_candidates < 1:
-            raise InputError(f"max_candidates={self.max_candidates}: expected at least 1")
-        if self.classify and not self.refine:
-            raise InputError("classify needs refine: the candidate classifier uses the rim fit")
-
-    def model(self) -> CandidateModel:
-        """Return the candidate classifier these settings use (the shipped one unless model_path)."""
-        from kizuna.lunar.nav.detect_model import CandidateModel, default_model
-
-        return default_model() if self.model_path is None else CandidateModel.load(self.model_path)
 
 
 @nb.njit(cache=True, parallel=True)

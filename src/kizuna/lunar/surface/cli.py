@@ -11,16 +11,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
-from kizuna.core.io import output_dir, write_json, write_png
+from kizuna.core.console import quiet_enabled, say
 from kizuna.core.progress import progress_bar
-from kizuna.core.raster import Raster, read_dem, write_geotiff
-from kizuna.core.report import Report
-from kizuna.lunar.surface.cli_planning import _map_figure, _quiet, _say
+from kizuna.lunar.surface.cli_planning import _map_figure
 from kizuna.lunar.surface.cli_planning import register as _register_planning
-from kizuna.lunar.surface.illumination_map import STAT_LAYERS, best_sites, illumination_map
+
+# The library modules (numpy, numba kernels, rasterio, matplotlib) are imported inside the commands, so that
+# starting ``kizuna`` does not pay for them.
 
 __all__ = ["app", "builtin_dem_path", "illumination"]
 
@@ -72,9 +71,16 @@ def illumination(
     max_darkness_hours.tif, psr.tif (uint8: 1 never lit, 0 lit, 255 outside the mapped region), the other
     statistics, horizons.npz, summary.json (best_sites, psr_area_km2, the period) and report.html.
     """
+    import numpy as np
+
+    from kizuna.core.io import output_dir, write_json, write_png
+    from kizuna.core.raster import Raster, read_dem, write_geotiff
+    from kizuna.core.report import Report
+    from kizuna.lunar.surface.illumination_map import STAT_LAYERS, best_sites, illumination_map
+
     dem_path = (dem or builtin_dem_path()).resolve()
     raster = read_dem(dem_path)
-    with progress_bar("illumination tiles", 1.0, quiet=_quiet()) as advance:
+    with progress_bar("illumination tiles", 1.0, quiet=quiet_enabled()) as advance:
         imap = illumination_map(
             raster,
             start,
@@ -163,7 +169,7 @@ def illumination(
         if best
         else ""
     )
-    _say(
+    say(
         f"kizuna: {summary['cells']} cells x {summary['n_steps']} steps: {lead}"
         f"PSR {summary['psr_area_km2']:.0f} km^2; {math.ceil(imap.timings_s['total_s'])} s -> {out}"
     )

@@ -12,39 +12,29 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
-import pandas as pd
 import typer
 
-from kizuna.core import ephemeris as eph
-from kizuna.core.io import output_dir, write_csv, write_json, write_png
+from kizuna.core.console import quiet_enabled, say
 from kizuna.core.progress import progress_bar
-from kizuna.core.raster import Raster, write_geotiff
-from kizuna.core.report import Report
 from kizuna.errors import InputError
-from kizuna.lunar.surface.drill import (
-    DEFAULT_BACKGROUND_W_M2,
-    cell_insolation,
-    rank_drill_sites,
-)
-from kizuna.lunar.surface.illumination import time_grid
-from kizuna.lunar.surface.illumination_map import IlluminationMap, load_illumination
-from kizuna.lunar.surface.sites import (
-    SiteRequirements,
-    cell_latlon,
-    cell_of,
-    has_horizons,
-    rank_sites,
-    site_mask,
-    sky_series,
-)
-from kizuna.lunar.surface.survival import NightSurvival, SurvivalEquipment, night_survival
-from kizuna.lunar.surface.thermal import DRILL_DEPTH_M, regolith_temperature
-from kizuna.lunar.surface.traverse import BatteryModel, RoverModel, plan_static, plan_time_expanded
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from kizuna.core.raster import Raster
+    from kizuna.lunar.surface.illumination_map import IlluminationMap
+
+# The library modules (numpy, pandas, numba kernels, rasterio, matplotlib) are imported inside the commands,
+# so that starting ``kizuna`` does not pay for them.
 
 __all__ = ["drill", "night", "register", "sites", "traverse"]
+
+# Option defaults restated from the library so that the help needs no import of it; a test checks that
+# they stay equal to kizuna.lunar.surface.drill.DEFAULT_BACKGROUND_W_M2 and thermal.DRILL_DEPTH_M.
+DEFAULT_BACKGROUND_W_M2 = 0.5
+DRILL_DEPTH_M = 1.5
 
 FromDir = Annotated[
     Path,
@@ -66,19 +56,6 @@ def register(app: typer.Typer) -> None:
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def _quiet() -> bool:
-    """Return True when the top-level ``--quiet`` option was given."""
-    from kizuna.cli import quiet_enabled  # imported here: kizuna.cli mounts the command groups
-
-    return quiet_enabled()
-
-
-def _say(message: str) -> None:
-    """Print a one-line summary on stderr unless ``--quiet``."""
-    if not _quiet():
-        typer.echo(message, err=True)
-
-
 def _check_out(out: Path) -> None:
     """Refuse an output path that is an existing file (a folder is replaced whole at the end)."""
     if out.exists() and not out.is_dir():
@@ -87,6 +64,8 @@ def _check_out(out: Path) -> None:
 
 def _load(folder: Path) -> IlluminationMap:
     """Read the illumination map folder given with --from."""
+    from kizuna.lunar.surface.illumination_map import load_illumination
+
     if not folder.is_dir():
         raise InputError(
             f"--from {folder}: no such folder; expected the output folder of "
@@ -110,6 +89,8 @@ def _opt_num(option: str, value: float | None, lo: float, hi: float = math.inf) 
 
 def _point(imap: IlluminationMap, lat: float, lon: float, option: str) -> tuple[int, int]:
     """DEM cell of a lat/lon option pair that must have horizons (lie in the map's region)."""
+    from kizuna.lunar.surface.sites import cell_of, has_horizons
+
     _num(f"{option} latitude", lat, -90.0, 90.0)
     _num(f"{option} longitude", lon)
     r, c = cell_of(imap.dem, lat, lon, option)
@@ -125,11 +106,15 @@ def _point(imap: IlluminationMap, lat: float, lon: float, option: str) -> tuple[
 
 def _utc(t: Any) -> str:
     """ISO UTC text of a datetime64."""
+    import numpy as np
+
     return str(np.datetime64(t, "s")) + "Z"
 
 
 def _period(imap: IlluminationMap) -> tuple[np.datetime64, np.datetime64]:
     """Start and end (exclusive) of the illumination period."""
+    import numpy as np
+
     step = np.timedelta64(int(round(imap.step_hours * 3600.0)), "s")
     return imap.times[0], imap.times[-1] + step
 
@@ -145,6 +130,8 @@ def _extent_km(dem: Raster, window: tuple[int, int, int, int]) -> list[float]:
 
 def _xy_km(dem: Raster, rows: Any, cols: Any) -> tuple[np.ndarray, np.ndarray]:
     """Map x, y (km) of DEM cell centres."""
+    import numpy as np
+
     t = dem.transform
     r = np.asarray(rows, dtype=np.float64)
     c = np.asarray(cols, dtype=np.float64)
@@ -200,6 +187,13 @@ def sites(
     slope_deg, psr_distance_km, score), sites_ok.tif (1 meets all, 0 not, NaN outside the region),
     summary.json (requirements in SI units, n_ok_cells, ok_area_m2, sites), map.png and report.html.
     """
+    import numpy as np
+
+    from kizuna.core.io import output_dir, write_csv, write_json, write_png
+    from kizuna.core.raster import Raster, write_geotiff
+    from kizuna.core.report import Report
+    from kizuna.lunar.surface.sites import SiteRequirements, rank_sites, site_mask
+
     _check_out(out)
     req = SiteRequirements(
         min_sun_fraction=_opt_num("--min-sun", min_sun, 0.0, 1.0),
@@ -267,7 +261,7 @@ def sites(
         rep.add_figure(fig)
         rep.add_table(ranked.round(4), caption="Ranked sites")
         rep.write(tmp / "report.html")
-    _say(
+    say(
         f"kizuna lunar surface sites: {int(ok.sum())} cells meet the requirements, {len(ranked)} sites listed"
         f" -> {out}/report.html"
     )
@@ -314,6 +308,16 @@ def traverse(
     static_time_s, static_distance_m, ...), map.png and report.html. An unreachable goal is a result
     (reachable false, with the reason), not an error.
     """
+    import numpy as np
+    import pandas as pd
+
+    from kizuna.core import ephemeris as eph
+    from kizuna.core.io import output_dir, write_csv, write_json, write_png
+    from kizuna.core.report import Report
+    from kizuna.lunar.surface.illumination import time_grid
+    from kizuna.lunar.surface.sites import cell_latlon, has_horizons, sky_series
+    from kizuna.lunar.surface.traverse import BatteryModel, RoverModel, plan_static, plan_time_expanded
+
     _check_out(out)
     _num("--hours", hours, 0.0, open_lo=True)
     _num("--step-hours", step_hours, 0.0, open_lo=True)
@@ -462,7 +466,7 @@ def traverse(
         what = f"arrives after {route.total_time_s / 3600.0:.1f} h over {route.distance_m / 1000.0:.2f} km"
     else:
         what = f"unreachable ({reason})"
-    _say(f"kizuna lunar surface traverse: {what} -> {out}/report.html")
+    say(f"kizuna lunar surface traverse: {what} -> {out}/report.html")
 
 
 # -------------------------------------------------------------------------------------------------- night
@@ -505,6 +509,17 @@ def night(
     usable_battery_wh, survives, margin_wh, ...), series.csv (time_utc, sun_fraction, sun_elevation_deg,
     flux_w_m2, surface_temperature_k, dark), night.png and report.html.
     """
+    import numpy as np
+    import pandas as pd
+
+    from kizuna.core.io import output_dir, write_csv, write_json, write_png
+    from kizuna.core.report import Report
+    from kizuna.lunar.surface.drill import cell_insolation
+    from kizuna.lunar.surface.illumination import time_grid
+    from kizuna.lunar.surface.sites import cell_latlon
+    from kizuna.lunar.surface.survival import NightSurvival, SurvivalEquipment, night_survival
+    from kizuna.lunar.surface.thermal import regolith_temperature
+
     _check_out(out)
     eq_opts = {
         "--radiator-area-m2": (radiator_area_m2, 0.0, math.inf, True),
@@ -616,7 +631,7 @@ def night(
         rep.add_table({k: v for k, v in summary.items() if k != "equipment"}, caption="Summary")
         rep.add_table(vars(equipment), caption="Equipment")
         rep.write(tmp / "report.html")
-    _say(
+    say(
         f"kizuna lunar surface night: longest darkness {result.longest_darkness_h:.0f} h, needs "
         f"{result.total_energy_wh:.0f} Wh of {result.usable_battery_wh:.0f} Wh usable: "
         f"{'survives' if result.survives else 'does not survive'} -> {out}/report.html"
@@ -654,6 +669,14 @@ def drill(
     summary.json (base, reach_m, n_cells_modelled, n_candidates, n_unreachable, sites), map.png and
     report.html.
     """
+    import numpy as np
+
+    from kizuna.core.io import output_dir, write_csv, write_json, write_png
+    from kizuna.core.report import Report
+    from kizuna.lunar.surface.drill import rank_drill_sites
+    from kizuna.lunar.surface.sites import cell_latlon, cell_of
+    from kizuna.lunar.surface.traverse import RoverModel
+
     _check_out(out)
     _num("--reach-km", reach_km, 0.0, open_lo=True)
     _num("--speed-m-s", speed_m_s, 0.0, open_lo=True)
@@ -670,7 +693,7 @@ def drill(
     rover = RoverModel(speed_m_s, max_slope_deg)
     imap = _load(from_dir)
     base = cell_of(imap.dem, lat, lon, "--lat/--lon")
-    with progress_bar("thermal model", total=1.0, quiet=_quiet()) as advance:
+    with progress_bar("thermal model", total=1.0, quiet=quiet_enabled()) as advance:
         ranked = rank_drill_sites(
             imap, lat, lon, reach_km, rover, n=n, background_w_m2=background_w_m2,
             thermal_step_hours=thermal_step_hours, drill_depth_m=drill_depth_m, max_cells=max_cells,
@@ -738,7 +761,7 @@ def drill(
         rep.add_figure(fig)
         rep.add_table(ranked.round(4), caption="Drill sites, best first")
         rep.write(tmp / "report.html")
-    _say(
+    say(
         f"kizuna lunar surface drill: {len(ranked)} drill sites within {reach_km:g} km of the base "
         f"({ranked.attrs.get('n_cells_modelled')} cells modelled) -> {out}/report.html"
     )
