@@ -1,7 +1,8 @@
 """Benchmark of crater-matching landing navigation: accuracy, availability, detection quality and speed.
 
-Prints one line per figure (``name: value unit``). The baseline run beside the crater-matching
-navigation is the same descent navigated by IMU and altimeter alone.
+Prints one line per figure (``name: value unit``). The baselines beside the crater-matching navigation
+are the same descent navigated without image fixes (IMU, altimeter, velocimeter and star tracker) and by
+IMU and altimeter alone.
 
     python benchmarks/lunar_nav.py                 # full: 100-run campaign (about an hour on 2 cores)
     python benchmarks/lunar_nav.py --runs 10 --availability-seeds 1
@@ -102,17 +103,25 @@ def bench_landing_cli() -> None:
 
 
 def bench_baseline(seed: int) -> None:
-    """The same descent navigated with and without crater fixes."""
+    """The same descent navigated with crater fixes, without them, and by IMU and altimeter alone."""
     sc = Scenario().with_seed(seed)
     with_fix = simulate_landing(replace(sc, example_frames=0))
+    e_with = with_fix.summary()["final_position_error_m"]
+    line("crater_nav_final_error_seed", f"{seed} {e_with:.3f}", "m")
     without = simulate_landing(replace(sc, fix_altitudes_m=(), example_frames=0))
-    line("crater_nav_final_error_seed", f"{seed} {with_fix.summary()['final_position_error_m']:.3f}", "m")
     e_without = without.summary()["final_position_error_m"]
-    line("baseline_imu_altimeter_final_error_seed", f"{seed} {e_without:.3f}", "m")
     line(
-        "crater_nav_vs_baseline_error_ratio",
-        with_fix.summary()["final_position_error_m"] / without.summary()["final_position_error_m"],
+        "baseline_no_image_fixes_final_error_seed",
+        f"{seed} {e_without:.3f}",
+        "m (velocimeter, star tracker on)",
     )
+    bare = replace(
+        sc, fix_altitudes_m=(), velocimeter_sigma_m_s=0.0, star_tracker_sigma_deg=0.0, example_frames=0
+    )
+    e_bare = simulate_landing(bare).summary()["final_position_error_m"]
+    line("baseline_imu_altimeter_final_error_seed", f"{seed} {e_bare:.3f}", "m")
+    line("crater_nav_vs_no_image_fixes_error_ratio", e_with / e_without)
+    line("crater_nav_vs_baseline_error_ratio", e_with / e_bare)
 
 
 def bench_availability(seeds: list[int]) -> None:

@@ -1,9 +1,11 @@
-"""Closed simulation of one landing: truth, IMU, altimeter, camera fixes and the navigation filter.
+"""Closed simulation of one landing: truth, IMU, altimeter, velocimeter, star tracker, camera fixes and
+the navigation filter.
 
 One run: draw the dispersions from the seed, fly the true descent, simulate the IMU along it, and run the
-error-state filter from the nominal start, fusing the altimeter at its rate and a crater fix at each
-image time (render the true view, detect, match with the filter's predicted pose, solve the pose, and
-update through the chi-square gate). With ``fix_method="auto"`` (the polar preset), when the crater fix
+error-state filter from the nominal start, fusing the altimeter, the Doppler velocimeter (below its
+range) and the star tracker at the altimeter's rate, and a crater fix at each image time (render the
+true view, detect, match with the filter's predicted pose, solve the pose, and update through the
+chi-square gate). With ``fix_method="auto"`` (the polar preset), when the crater fix
 gives no pose or is refused by the gate (at low Sun, where rims are mostly shadow), the same image is
 matched against a map image rendered from the onboard DEM for the predicted pose (``correlate.py``) and
 that fix goes through the gate instead; each fix record says which method produced it. Everything that
@@ -44,6 +46,7 @@ from kizuna.lunar.nav.fix import FixOutcome, crater_fix
 from kizuna.lunar.nav.imu import ImuSpec, simulate_imu
 from kizuna.lunar.nav.pose import pose_difference
 from kizuna.lunar.nav.render import Frame, SensorSpec, render, sun_direction_l
+from kizuna.lunar.nav.sensors import star_tracker_residual, velocimeter_model
 from kizuna.lunar.nav.terrain import Terrain, TerrainSpec
 from kizuna.lunar.nav.trajectory import R_CAM_FROM_BODY, DescentProfile, TruthTrajectory, fly_profile
 
@@ -75,7 +78,9 @@ class Scenario:
     epoch_utc: str | None = None
     site_lat_deg: float = -85.0
     site_lon_deg: float = 30.0
-    fix_altitudes_m: tuple[float, ...] = (14_000.0, 9_000.0, 5_000.0, 2_500.0, 1_000.0, 400.0, 200.0)
+    # Image fixes down to 1 km, where 5 ground pixels (2.6 m) are well above what the onboard map's centre
+    # errors allow; below, the Doppler velocimeter carries the position to the hover.
+    fix_altitudes_m: tuple[float, ...] = (14_000.0, 9_000.0, 5_000.0, 2_500.0, 1_000.0)
     images_per_point: int = 2
     image_interval_s: float = 2.0
     imu_rate_hz: float = 50.0
@@ -95,10 +100,21 @@ class Scenario:
     # The altimeter informs height only: besides the horizontal position, the attitude columns of its
     # Jacobian are treated as consider terms (see _altimeter_update). Off, attitude is updated too.
     altimeter_height_only: bool = False
+    # Doppler velocimeter (a navigation Doppler lidar): velocity over the ground in body axes at the
+    # altimeter's rate below velocimeter_max_range_m, white noise of this 1-sigma per axis; 0 = none.
+    velocimeter_sigma_m_s: float = 0.02
+    velocimeter_max_range_m: float = 5_000.0
+    # Star tracker: attitude at the altimeter's rate, white noise of this 1-sigma per axis (0.003 deg is
+    # 11 arcsec); 0 = none.
+    star_tracker_sigma_deg: float = 0.003
 
     def __post_init__(self) -> None:
         if not (0.0 < self.fov_deg < 180.0):
             raise InputError(f"fov_deg={self.fov_deg}: expected a field of view in (0, 180) deg")
+        for name in ("velocimeter_sigma_m_s", "velocimeter_max_range_m", "star_tracker_sigma_deg"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0.0):
+                raise InputError(f"{name}={v}: expected a finite value >= 0 (0 turns the sensor off)")
         if not (-90.0 < self.sun_elevation_deg <= 90.0):
             raise InputError(f"sun_elevation_deg={self.sun_elevation_deg}: expected a value in (-90, 90]")
         if self.fix_method not in FIX_METHODS:
@@ -111,13 +127,21 @@ class Scenario:
         """Return the polar preset: the Sun 1.5 deg above the horizon (LUPEX's south-pole site).
 
         Images are matched by craters first and, where that gives no pose, against a map image rendered
-        from the onboard DEM (``fix_method="auto"``). Crater poses need 20 matched craters (at grazing
+        from the onboard DEM (``fix_method="auto"``). The preset keeps the sensors and fix points its
+        campaign was measured with: IMU, altimeter and camera, fixes down to 200 m, no velocimeter and no
+        star tracker. Crater poses need 20 matched craters (at grazing
         Sun, poses on fewer were seen with height errors of 5 sigma; the correlation fix takes those
         images). The altimeter informs height only (``altimeter_height_only``). Campaigns draw the
         elevation in ``POLAR_SUN_ELEVATION_DEG`` (``campaign.Dispersions.polar``).
         """
         base = cls(
-            sun_elevation_deg=1.5, min_crater_matches=20, fix_method="auto", altimeter_height_only=True
+            sun_elevation_deg=1.5,
+            min_crater_matches=20,
+            fix_method="auto",
+            altimeter_height_only=True,
+            fix_altitudes_m=(14_000.0, 9_000.0, 5_000.0, 2_500.0, 1_000.0, 400.0, 200.0),
+            velocimeter_sigma_m_s=0.0,
+            star_tracker_sigma_deg=0.0,
         )
         return replace(base, **changes)
 
@@ -368,6 +392,12 @@ def simulate_landing(sc: Scenario, progress: Callable[[float, str], None] | None
                 _altimeter_update(
                     nav, rho + rng.normal(0.0, sigma), sigma, beam_b, onboard_dem, sc.altimeter_height_only
                 )
+        if k % alt_every == 0 and k > 0:
+            altitude = truth.r_l[k, 2] - target[2]
+            if sc.velocimeter_sigma_m_s > 0 and altitude < sc.velocimeter_max_range_m:
+                _velocimeter_update(nav, truth.v_l[k], truth.q_lb[k], sc.velocimeter_sigma_m_s, rng)
+            if sc.star_tracker_sigma_deg > 0:
+                _star_tracker_update(nav, truth.q_lb[k], math.radians(sc.star_tracker_sigma_deg), rng)
         if k in fix_steps:
             fixes.append(
                 _do_fix(sc, nav, truth, k, terrain, cmap, dem, camera, sun, rng, frames, k in keep_at)
@@ -389,6 +419,25 @@ def simulate_landing(sc: Scenario, progress: Callable[[float, str], None] | None
         final_error_l_m=st.r_l - truth.r_l[-1],
         final_cov_l_m2=P[0:3, 0:3].copy(),
     )
+
+
+def _velocimeter_update(
+    nav: NavFilter, v_true_l: NDArray, q_true_lb: NDArray, sigma_m_s: float, rng: np.random.Generator
+) -> None:
+    """Gated update with one velocimeter sample: the true velocity in body axes plus white noise (m/s)."""
+    z = quat_to_matrix(q_true_lb).T @ v_true_l + rng.normal(0.0, sigma_m_s, 3)
+    st = nav.state
+    h, H = velocimeter_model(st.v_l, st.q_lb)
+    nav.update(z, h, H, np.eye(3) * sigma_m_s**2)
+
+
+def _star_tracker_update(
+    nav: NavFilter, q_true_lb: NDArray, sigma_rad: float, rng: np.random.Generator
+) -> None:
+    """Gated update with one star-tracker attitude q_meas = Exp(eta) q_true (eta: sigma_rad per axis, L)."""
+    q_meas = quat_multiply(rotvec_to_quat(rng.normal(0.0, sigma_rad, 3)), q_true_lb)
+    y, H = star_tracker_residual(q_meas, nav.state.q_lb)
+    nav.update(y, np.zeros(3), H, np.eye(3) * sigma_rad**2)
 
 
 def _altimeter_update(
