@@ -1,8 +1,8 @@
 """Benchmark of crater-matching landing navigation: accuracy, availability, detection quality and speed.
 
 Prints one line per figure (``name: value unit``). The baselines beside the crater-matching navigation
-are the same descent navigated without image fixes (IMU, altimeter, velocimeter and star tracker) and by
-IMU and altimeter alone.
+are the same descent navigated without image fixes (the scenario's other sensors) and by IMU and
+altimeter alone.
 
     python benchmarks/lunar_nav.py                 # full: 100-run campaign (about an hour on 2 cores)
     python benchmarks/lunar_nav.py --runs 10 --availability-seeds 1
@@ -113,7 +113,7 @@ def bench_baseline(seed: int) -> None:
     line(
         "baseline_no_image_fixes_final_error_seed",
         f"{seed} {e_without:.3f}",
-        "m (velocimeter, star tracker on)",
+        "m (IMU, altimeter, and the velocimeter and star tracker if configured)",
     )
     bare = replace(
         sc, fix_altitudes_m=(), velocimeter_sigma_m_s=0.0, star_tracker_sigma_deg=0.0, example_frames=0

@@ -1,15 +1,15 @@
-"""Closed simulation of one landing: truth, IMU, altimeter, velocimeter, star tracker, camera fixes and
-the navigation filter.
+"""Closed simulation of one landing: truth, IMU, altimeter, camera fixes (and optionally a velocimeter and
+a star tracker) and the navigation filter.
 
 One run: draw the dispersions from the seed, fly the true descent, simulate the IMU along it, and run the
-error-state filter from the nominal start, fusing the altimeter, the Doppler velocimeter (below its
-range) and the star tracker at the altimeter's rate, and a crater fix at each image time (render the
-true view, detect, match with the filter's predicted pose, solve the pose, and update through the
-chi-square gate). With ``fix_method="auto"`` (the polar preset), when the crater fix
-gives no pose or is refused by the gate (at low Sun, where rims are mostly shadow), the same image is
-matched against a map image rendered from the onboard DEM for the predicted pose (``correlate.py``) and
-that fix goes through the gate instead; each fix record says which method produced it. Everything that
-scores the run (true trajectory, estimates, every fix and its true error) is returned.
+error-state filter from the nominal start, fusing the altimeter (and, when configured, a Doppler
+velocimeter below its range and a star tracker) at the altimeter's rate, and a crater fix at each image
+time (render the true view, detect, match with the filter's predicted pose, solve the pose, and update
+through the chi-square gate). With ``fix_method="auto"`` (the polar preset), when the crater fix gives no
+pose or is refused by the gate (at low Sun, where rims are mostly shadow), the same image is matched
+against a map image rendered from the onboard DEM for the predicted pose (``correlate.py``) and that fix
+goes through the gate instead; each fix record says which method produced it. Everything that scores the
+run (true trajectory, estimates, every fix and its true error) is returned.
 """
 
 from __future__ import annotations
@@ -78,9 +78,7 @@ class Scenario:
     epoch_utc: str | None = None
     site_lat_deg: float = -85.0
     site_lon_deg: float = 30.0
-    # Image fixes down to 1 km, where 5 ground pixels (2.6 m) are well above what the onboard map's centre
-    # errors allow; below, the Doppler velocimeter carries the position to the hover.
-    fix_altitudes_m: tuple[float, ...] = (14_000.0, 9_000.0, 5_000.0, 2_500.0, 1_000.0)
+    fix_altitudes_m: tuple[float, ...] = (14_000.0, 9_000.0, 5_000.0, 2_500.0, 1_000.0, 400.0, 200.0)
     images_per_point: int = 2
     image_interval_s: float = 2.0
     imu_rate_hz: float = 50.0
@@ -100,13 +98,13 @@ class Scenario:
     # The altimeter informs height only: besides the horizontal position, the attitude columns of its
     # Jacobian are treated as consider terms (see _altimeter_update). Off, attitude is updated too.
     altimeter_height_only: bool = False
-    # Doppler velocimeter (a navigation Doppler lidar): velocity over the ground in body axes at the
-    # altimeter's rate below velocimeter_max_range_m, white noise of this 1-sigma per axis; 0 = none.
-    velocimeter_sigma_m_s: float = 0.02
+    # Optional sensors, off (0) by default. A Doppler velocimeter (a navigation Doppler lidar): velocity
+    # over the ground in body axes at the altimeter's rate below velocimeter_max_range_m, white noise of
+    # this 1-sigma per axis (0.02 m/s is such a lidar's). A star tracker: attitude at the altimeter's
+    # rate, white noise of this 1-sigma per axis (0.003 deg is 11 arcsec).
+    velocimeter_sigma_m_s: float = 0.0
     velocimeter_max_range_m: float = 5_000.0
-    # Star tracker: attitude at the altimeter's rate, white noise of this 1-sigma per axis (0.003 deg is
-    # 11 arcsec); 0 = none.
-    star_tracker_sigma_deg: float = 0.003
+    star_tracker_sigma_deg: float = 0.0
 
     def __post_init__(self) -> None:
         if not (0.0 < self.fov_deg < 180.0):
@@ -127,9 +125,9 @@ class Scenario:
         """Return the polar preset: the Sun 1.5 deg above the horizon (LUPEX's south-pole site).
 
         Images are matched by craters first and, where that gives no pose, against a map image rendered
-        from the onboard DEM (``fix_method="auto"``). The preset keeps the sensors and fix points its
-        campaign was measured with: IMU, altimeter and camera, fixes down to 200 m, no velocimeter and no
-        star tracker. Crater poses need 20 matched craters (at grazing
+        from the onboard DEM (``fix_method="auto"``). Its sensors and fix points are stated here in full
+        (IMU, altimeter and camera; fixes down to 200 m; no velocimeter, no star tracker): they are those
+        its campaign was measured with. Crater poses need 20 matched craters (at grazing
         Sun, poses on fewer were seen with height errors of 5 sigma; the correlation fix takes those
         images). The altimeter informs height only (``altimeter_height_only``). Campaigns draw the
         elevation in ``POLAR_SUN_ELEVATION_DEG`` (``campaign.Dispersions.polar``).
