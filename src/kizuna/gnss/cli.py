@@ -169,6 +169,17 @@ def read(
     )
 
 
+# --smooth-s, shared by spp and spp-many.
+SmoothOption = Annotated[
+    float,
+    typer.Option(
+        "--smooth-s",
+        help="Carrier-smooth each pseudorange with its own signal's phase (Hatch filter) with this time "
+        "constant in seconds (SBAS receivers use 100; 0 = off, as RTKLIB's single mode).",
+    ),
+]
+
+
 def _spp_options(
     systems: str,
     elev_mask_deg: float,
@@ -266,14 +277,7 @@ def spp(
             "satellite's first record, its Galileo SISA rounding), to compare with rnx2rtkp.",
         ),
     ] = False,
-    smooth_s: Annotated[
-        float,
-        typer.Option(
-            "--smooth-s",
-            help="Carrier-smooth each pseudorange with its own signal's phase (Hatch filter) with this time "
-            "constant in seconds (SBAS receivers use 100; 0 = off, as RTKLIB's single mode).",
-        ),
-    ] = 0.0,
+    smooth_s: SmoothOption = 0.0,
 ) -> None:
     """Single-point positioning: one position per epoch from code pseudoranges and broadcast orbits.
 
@@ -342,14 +346,7 @@ def spp_many(
     workers: Annotated[
         int | None, typer.Option("--workers", help="Local worker processes (default: CPUs).")
     ] = None,
-    smooth_s: Annotated[
-        float,
-        typer.Option(
-            "--smooth-s",
-            help="Carrier-smooth each pseudorange with its own signal's phase (Hatch filter) with this time "
-            "constant in seconds (SBAS receivers use 100; 0 = off, as RTKLIB's single mode).",
-        ),
-    ] = 0.0,
+    smooth_s: SmoothOption = 0.0,
 ) -> None:
     """Position many station-days at once through kizuna's task runner (local processes or Dask).
 
