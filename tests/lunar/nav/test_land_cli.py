@@ -48,7 +48,15 @@ def test_land_writes_summary_report_and_tables(tmp_path):
 
 @pytest.mark.parametrize(
     ("option", "value", "word"),
-    [("--fov-deg", "0", "--fov-deg"), ("--fov-deg", "-5", "--fov-deg"), ("--sun-elevation-deg", "95", "sun")],
+    [
+        ("--fov-deg", "0", "--fov-deg"),
+        ("--fov-deg", "-5", "--fov-deg"),
+        ("--sun-elevation-deg", "95", "sun"),
+        ("--velocimeter-sigma-m-s", "-1", "--velocimeter-sigma-m-s"),
+        ("--star-tracker-sigma-deg", "nan", "--star-tracker-sigma-deg"),
+        ("--fix-altitudes-m", "1000,x", "--fix-altitudes-m"),
+        ("--fix-altitudes-m", "20000", "--fix-altitudes-m"),
+    ],
 )
 def test_land_bad_values_exit_2_without_output(tmp_path, option, value, word):
     out = tmp_path / "run"
@@ -67,3 +75,23 @@ def test_land_out_is_a_file_exit_2(tmp_path):
     proc = subprocess.run([EXE, "lunar", "land", "--out", str(out)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert out.read_text() == "keep me"
+
+
+@pytest.mark.timeout(600)
+def test_land_with_velocimeter_star_tracker_and_own_fix_points(tmp_path):
+    out = tmp_path / "run"
+    args = ["--fix-altitudes-m", "14000,5000,1000", "--velocimeter-sigma-m-s", "0.02"]
+    args += ["--star-tracker-sigma-deg", "0.003", "--image-px", "256", "--seed", "2"]
+    proc = subprocess.run(
+        [EXE, "--quiet", "lunar", "land", "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=580,
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    # two images at each of the three points asked for (Scenario.images_per_point), 2 s apart
+    assert summary["fixes_attempted"] == 6
+    alt = pd.read_csv(out / "fixes.csv")["altitude_m"].to_numpy()
+    for point in (14000.0, 5000.0, 1000.0):
+        assert ((alt > point - 150.0) & (alt < point + 1.0)).sum() == 2

@@ -142,6 +142,26 @@ def land(
     site_lon_deg: Annotated[
         float, typer.Option(help="Target east longitude (deg), used with --epoch-utc.")
     ] = 30.0,
+    fix_altitudes_m: Annotated[
+        str | None,
+        typer.Option(
+            help="Altitudes of the image-fix points (m above the target), comma-separated; default "
+            "14000,9000,5000,2500,1000,400,200 (two images at each)."
+        ),
+    ] = None,
+    velocimeter_sigma_m_s: Annotated[
+        float | None,
+        typer.Option(
+            help="Add a Doppler velocimeter below 5 km with this noise per body axis (m/s), e.g. 0.02; "
+            "default none."
+        ),
+    ] = None,
+    star_tracker_sigma_deg: Annotated[
+        float | None,
+        typer.Option(
+            help="Add a star tracker with this attitude noise per axis (deg), e.g. 0.003; default none."
+        ),
+    ] = None,
 ) -> None:
     """Simulate one SLIM-like descent from 15 km to a 50 m hover, navigated by crater matching.
 
@@ -190,6 +210,16 @@ def land(
         sc = replace(sc, sun_elevation_deg=sun_elevation_deg)
     if sun_azimuth_deg is not None:
         sc = replace(sc, sun_azimuth_deg=sun_azimuth_deg)
+    if fix_altitudes_m is not None:
+        sc = replace(sc, fix_altitudes_m=_altitudes(fix_altitudes_m))
+    for option, value, name in (
+        ("--velocimeter-sigma-m-s", velocimeter_sigma_m_s, "velocimeter_sigma_m_s"),
+        ("--star-tracker-sigma-deg", star_tracker_sigma_deg, "star_tracker_sigma_deg"),
+    ):
+        if value is not None:
+            if not (math.isfinite(value) and value > 0.0):
+                raise InputError(f"{option} {value}: expected a positive noise (1 sigma per axis)")
+            sc = replace(sc, **{name: value})
     az, el = sc.sun_azel_deg()
     if el <= 0.0:
         raise InputError(
@@ -204,6 +234,19 @@ def land(
         f"{summary['final_altitude_m']:.1f} m, fixes {summary['fixes_accepted']}/{summary['fixes_attempted']}"
         f" accepted, {summary['false_fixes']} false, {summary['runtime_s']:.0f} s -> {out}/report.html"
     )
+
+
+def _altitudes(text: str) -> tuple[float, ...]:
+    """Parse the --fix-altitudes-m list (m above the target)."""
+    try:
+        alts = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        alts = ()
+    if not alts or not all(math.isfinite(a) and 0.0 < a < 15_000.0 for a in alts):
+        raise InputError(
+            f"--fix-altitudes-m {text!r}: expected comma-separated altitudes in (0, 15000) m, e.g. 9000,1000"
+        )
+    return alts
 
 
 @app.command("campaign")
