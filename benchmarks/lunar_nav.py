@@ -115,10 +115,11 @@ def bench_baseline(seed: int) -> None:
         f"{seed} {e_without:.3f}",
         "m (IMU, altimeter, and the velocimeter and star tracker if configured)",
     )
-    bare = replace(
-        sc, fix_altitudes_m=(), velocimeter_sigma_m_s=0.0, star_tracker_sigma_deg=0.0, example_frames=0
-    )
-    e_bare = simulate_landing(bare).summary()["final_position_error_m"]
+    if sc.velocimeter_sigma_m_s > 0 or sc.star_tracker_sigma_deg > 0:
+        bare = replace(without.scenario, velocimeter_sigma_m_s=0.0, star_tracker_sigma_deg=0.0)
+        e_bare = simulate_landing(bare).summary()["final_position_error_m"]
+    else:  # the scenario has no other sensors: the run without fixes is the IMU-and-altimeter one
+        e_bare = e_without
     line("baseline_imu_altimeter_final_error_seed", f"{seed} {e_bare:.3f}", "m")
     line("crater_nav_vs_no_image_fixes_error_ratio", e_with / e_without)
     line("crater_nav_vs_baseline_error_ratio", e_with / e_bare)

@@ -10,10 +10,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from kizuna.core.rotations import quat_conjugate, quat_multiply, quat_to_matrix, quat_to_rotvec
+from kizuna.lunar.nav.filter import N_ERR
 
-__all__ = ["velocimeter_model", "star_tracker_residual", "N_ERR_STATE"]
-
-N_ERR_STATE = 15
+__all__ = ["velocimeter_model", "star_tracker_residual"]
 
 
 def _skew(v: NDArray) -> NDArray[np.float64]:
@@ -29,7 +28,7 @@ def velocimeter_model(v_l_m_s: ArrayLike, q_lb: ArrayLike) -> tuple[NDArray[np.f
     """
     v = np.asarray(v_l_m_s, dtype=float)
     R = quat_to_matrix(q_lb)
-    H = np.zeros((3, N_ERR_STATE))
+    H = np.zeros((3, N_ERR))
     H[:, 3:6] = R.T
     H[:, 6:9] = R.T @ _skew(v)
     return R.T @ v, H
@@ -43,6 +42,6 @@ def star_tracker_residual(
     With q_meas = Exp(eta) q_true the residual is dtheta + eta, so the Jacobian selects dtheta.
     """
     y = quat_to_rotvec(quat_multiply(np.asarray(q_meas_lb, float), quat_conjugate(q_hat_lb)))
-    H = np.zeros((3, N_ERR_STATE))
+    H = np.zeros((3, N_ERR))
     H[:, 6:9] = np.eye(3)
     return y, H
